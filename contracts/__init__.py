@@ -1,0 +1,1 @@
+"""Solidity sources, their offline compile step, and the committed build artifacts."""

@@ -1,0 +1,247 @@
+"""Consortium: founding cities, agencies and roles, and governance by more than two thirds."""
+
+from __future__ import annotations
+
+from eth_account import Account
+
+from chain_helpers import (
+    CITIES,
+    ROLE_ALLOCATOR,
+    ROLE_AUDITOR,
+    ROLE_GRANTEE,
+    ROLE_GRANTOR,
+    TestConsortium,
+    reverts_with,
+)
+from cityledger.contracts.artifacts import SYSTEM_CONTRACTS
+from cityledger.contracts.deployment import city_id, text32
+
+ADMIT, REMOVE, CHANGE_VALIDATOR, CHANGE_ADMIN, SET_RULE, SET_AUDITOR = range(6)
+OPEN, EXECUTED, EXPIRED = 1, 2, 3
+WEEK = 7 * 24 * 3600
+
+
+def _last_proposal(c: TestConsortium) -> int:
+    return int(c.consortium.functions.proposalCount().call())
+
+
+def _vote_by(c: TestConsortium, proposal_id: int, cities: list[str]) -> None:
+    for city in cities:
+        c.transact(c.consortium.functions.vote(proposal_id), c.admins[city])
+
+
+def _status(c: TestConsortium, proposal_id: int) -> tuple[int, int, int]:
+    _, status, votes, needed = c.consortium.functions.getProposal(proposal_id).call()
+    return int(status), int(votes), int(needed)
+
+
+def test_founding_cities_agencies_and_system_contracts(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    assert con.memberCount().call() == len(CITIES)
+    assert con.bootstrapping().call() is False
+    assert con.getValidators().call() == [consortium.validators[c].address for c in CITIES]
+    assert con.memberCities().call() == [city_id(c) for c in CITIES]
+    name, admin, validator, region, status, _ = con.getCity(city_id("Jiamusi")).call()
+    assert (name, admin, validator, status) == (
+        "Jiamusi",
+        consortium.admins["Jiamusi"].address,
+        consortium.validators["Jiamusi"].address,
+        1,
+    )
+    assert region == text32("Heilongjiang")
+    for name in SYSTEM_CONTRACTS[1:]:
+        assert con.systemContract(text32(name)).call() == consortium.contracts[name].address
+    auditor = consortium.agencies["audit"].address
+    assert con.hasRole(auditor, ROLE_AUDITOR).call()
+    assert con.cityOfAgency(auditor).call() == city_id("Harbin")
+    bdc = consortium.agencies["jiamusi.bdc"].address
+    assert con.hasRole(bdc, ROLE_GRANTOR | ROLE_GRANTEE).call()
+    assert not con.hasRole(bdc, ROLE_AUDITOR).call()
+    assert not con.hasRole(bdc, 0).call()
+
+
+def test_transaction_permissioning_view(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    assert con.isPermittedSender(consortium.admins["Harbin"].address).call()
+    assert con.isPermittedSender(consortium.agencies["harbin.health"].address).call()
+    assert not con.isPermittedSender(consortium.validators["Harbin"].address).call()
+    assert not con.isPermittedSender(Account.create().address).call()
+
+
+def test_bootstrap_is_closed_for_good(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    deployer = consortium.w3.eth.accounts[0]
+    with reverts_with("Consortium", "BootstrapClosed"):
+        con.bootstrapCity("Suihua", Account.create().address, Account.create().address, text32("x")).transact(
+            {"from": deployer}
+        )
+    with reverts_with("Consortium", "BootstrapClosed"):
+        con.finishBootstrap().transact({"from": deployer})
+
+
+def test_city_admin_registers_and_manages_its_agencies(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    admin = consortium.admins["Daqing"]
+    transport = Account.create()
+    receipt = consortium.transact(
+        con.registerAgency(transport.address, "Daqing Transport Bureau", ROLE_GRANTEE), admin
+    )
+    event = consortium.consortium.events.AgencyRegistered().process_receipt(receipt)[0]["args"]
+    assert event["agency"] == transport.address and event["cityId"] == city_id("Daqing")
+    assert con.hasRole(transport.address, ROLE_GRANTEE).call()
+    assert con.isPermittedSender(transport.address).call()
+    assert transport.address in con.agenciesOf(city_id("Daqing")).call()
+
+    consortium.transact(con.setAgencyRoles(transport.address, ROLE_GRANTEE | ROLE_ALLOCATOR), admin)
+    assert con.hasRole(transport.address, ROLE_ALLOCATOR).call()
+
+    consortium.transact(con.deactivateAgency(transport.address), admin)
+    assert not con.hasRole(transport.address, ROLE_GRANTEE).call()
+    assert not con.isPermittedSender(transport.address).call()
+    with reverts_with("Consortium", "AgencyInactive"):
+        con.setAgencyRoles(transport.address, ROLE_GRANTEE).transact({"from": admin.address})
+
+
+def test_agency_registration_refusals(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    admin = consortium.admins["Daqing"].address
+    fresh = Account.create().address
+    with reverts_with("Consortium", "NotCityAdmin"):
+        con.registerAgency(fresh, "x", ROLE_GRANTEE).transact({"from": consortium.agencies["daqing.bdc"].address})
+    with reverts_with("Consortium", "AuditorRoleNeedsVote"):
+        con.registerAgency(fresh, "Daqing Audit", ROLE_AUDITOR).transact({"from": admin})
+    for bad_roles in (0, 16):
+        with reverts_with("Consortium", "InvalidRoles"):
+            con.registerAgency(fresh, "x", bad_roles).transact({"from": admin})
+    with reverts_with("Consortium", "EmptyName"):
+        con.registerAgency(fresh, "", ROLE_GRANTEE).transact({"from": admin})
+    with reverts_with("Consortium", "AddressInUse"):
+        con.registerAgency(consortium.agencies["harbin.bdc"].address, "x", ROLE_GRANTEE).transact({"from": admin})
+    with reverts_with("Consortium", "AddressInUse"):
+        con.registerAgency(consortium.admins["Harbin"].address, "x", ROLE_GRANTEE).transact({"from": admin})
+    with reverts_with("Consortium", "NotAgencyOfCity"):
+        con.setAgencyRoles(consortium.agencies["harbin.bdc"].address, ROLE_GRANTEE).transact({"from": admin})
+    with reverts_with("Consortium", "NotAgencyOfCity"):
+        con.deactivateAgency(consortium.agencies["harbin.bdc"].address).transact({"from": admin})
+
+
+def test_admitting_a_city_needs_more_than_two_thirds(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    admin, validator = Account.create(), Account.create()
+    consortium.transact(
+        con.proposeAdmitCity("Suihua", admin.address, validator.address, text32("Heilongjiang")),
+        consortium.admins["Harbin"],
+    )
+    pid = _last_proposal(consortium)
+    assert _status(consortium, pid) == (OPEN, 1, 4)  # 4 of 5 is the least that is > 2/3
+    _vote_by(consortium, pid, ["Qiqihar", "Mudanjiang"])
+    assert _status(consortium, pid) == (OPEN, 3, 4)
+    assert not con.isActiveCity(city_id("Suihua")).call()
+    with reverts_with("Consortium", "AlreadyVoted"):
+        con.vote(pid).transact({"from": consortium.admins["Qiqihar"].address})
+    _vote_by(consortium, pid, ["Jiamusi"])
+    assert _status(consortium, pid)[0] == EXECUTED
+    assert con.isActiveCity(city_id("Suihua")).call()
+    assert con.memberCount().call() == 6
+    assert con.getValidators().call()[-1] == validator.address
+    assert con.isPermittedSender(admin.address).call()
+    assert con.votesNeeded().call() == 5  # 5 of 6
+    with reverts_with("Consortium", "ProposalNotOpen"):
+        con.vote(pid).transact({"from": consortium.admins["Daqing"].address})
+
+
+def test_proposal_refusals(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    harbin = consortium.admins["Harbin"].address
+    with reverts_with("Consortium", "NotCityAdmin"):
+        con.proposeRemoveCity(city_id("Daqing")).transact({"from": consortium.agencies["harbin.bdc"].address})
+    with reverts_with("Consortium", "CityAlreadyMember"):
+        con.proposeAdmitCity("Daqing", Account.create().address, Account.create().address, text32("x")).transact(
+            {"from": harbin}
+        )
+    with reverts_with("Consortium", "AddressInUse"):
+        con.proposeAdmitCity(
+            "Suihua", consortium.admins["Daqing"].address, Account.create().address, text32("x")
+        ).transact({"from": harbin})
+    with reverts_with("Consortium", "AddressInUse"):
+        con.proposeChangeValidator(city_id("Daqing"), consortium.validators["Harbin"].address).transact(
+            {"from": harbin}
+        )
+    with reverts_with("Consortium", "EmptyName"):
+        con.proposeAdmitCity("", Account.create().address, Account.create().address, text32("x")).transact(
+            {"from": harbin}
+        )
+    with reverts_with("Consortium", "UnknownCity"):
+        con.proposeRemoveCity(city_id("Atlantis")).transact({"from": harbin})
+    with reverts_with("Consortium", "UnknownProposal"):
+        con.vote(999).transact({"from": harbin})
+    with reverts_with("Consortium", "InvalidRuleValue"):
+        con.proposeSetRule(text32("VOTING_PERIOD"), 60).transact({"from": harbin})
+    with reverts_with("Consortium", "UnknownAgency"):
+        con.proposeSetAuditor(Account.create().address, True).transact({"from": harbin})
+
+
+def test_proposals_expire(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    consortium.transact(con.proposeRemoveCity(city_id("Daqing")), consortium.admins["Harbin"])
+    pid = _last_proposal(consortium)
+    consortium.time_travel(WEEK + 60)
+    assert _status(consortium, pid)[0] == EXPIRED
+    with reverts_with("Consortium", "ProposalNotOpen"):
+        con.vote(pid).transact({"from": consortium.admins["Qiqihar"].address})
+    assert con.isActiveCity(city_id("Daqing")).call()
+
+
+def test_removing_a_city_removes_its_validator_and_permissions(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    consortium.transact(con.proposeRemoveCity(city_id("Daqing")), consortium.admins["Harbin"])
+    pid = _last_proposal(consortium)
+    _vote_by(consortium, pid, ["Qiqihar", "Mudanjiang", "Jiamusi"])
+    assert not con.isActiveCity(city_id("Daqing")).call()
+    assert con.memberCount().call() == 4
+    assert consortium.validators["Daqing"].address not in con.getValidators().call()
+    assert not con.isPermittedSender(consortium.admins["Daqing"].address).call()
+    assert not con.hasRole(consortium.agencies["daqing.bdc"].address, ROLE_GRANTOR).call()
+    assert city_id("Daqing") in con.allCities().call()
+    with reverts_with("Consortium", "NotCityAdmin"):
+        con.vote(pid).transact({"from": consortium.admins["Daqing"].address})
+
+
+def test_a_removed_citys_earlier_vote_stops_counting(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    consortium.transact(con.proposeSetRule(text32("VOTING_PERIOD"), 2 * WEEK), consortium.admins["Daqing"])
+    rule_pid = _last_proposal(consortium)
+    consortium.transact(con.proposeRemoveCity(city_id("Daqing")), consortium.admins["Harbin"])
+    _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang", "Jiamusi"])
+    assert _status(consortium, rule_pid) == (OPEN, 0, 3)
+
+
+def test_validator_and_admin_changes(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    new_validator, new_admin = Account.create(), Account.create()
+    consortium.transact(
+        con.proposeChangeValidator(city_id("Daqing"), new_validator.address), consortium.admins["Daqing"]
+    )
+    _vote_by(consortium, _last_proposal(consortium), ["Harbin", "Qiqihar", "Jiamusi"])
+    assert con.getValidators().call()[-1] == new_validator.address
+
+    consortium.transact(con.proposeChangeAdmin(city_id("Daqing"), new_admin.address), consortium.admins["Daqing"])
+    _vote_by(consortium, _last_proposal(consortium), ["Harbin", "Qiqihar", "Jiamusi"])
+    assert con.cityAdmin(city_id("Daqing")).call() == new_admin.address
+    assert not con.isPermittedSender(consortium.admins["Daqing"].address).call()
+    assert con.adminCity(new_admin.address).call() == city_id("Daqing")
+
+
+def test_rules_and_auditor_role_change_by_vote(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    consortium.transact(con.proposeSetRule(text32("VOTING_PERIOD"), 2 * WEEK), consortium.admins["Harbin"])
+    _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang", "Jiamusi"])
+    assert con.rule(text32("VOTING_PERIOD")).call() == 2 * WEEK
+
+    agency = consortium.agencies["daqing.health"].address
+    consortium.transact(con.proposeSetAuditor(agency, True), consortium.admins["Harbin"])
+    _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang", "Jiamusi"])
+    assert con.hasRole(agency, ROLE_AUDITOR | ROLE_GRANTEE).call()
+    # A city admin cannot strip the voted auditor bit when changing roles.
+    consortium.transact(con.setAgencyRoles(agency, ROLE_GRANTEE), consortium.admins["Daqing"])
+    assert con.hasRole(agency, ROLE_AUDITOR).call()
