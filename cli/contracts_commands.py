@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 
 import typer
+from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
+from cityledger.contracts.compiler import (
+    CompileError,
+    compare_with_committed,
+    compile_all,
+    write_artifacts,
+)
 from rich.console import Console
 from rich.table import Table
 
-from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
-from cityledger.contracts.compiler import CompileError, compare_with_committed, compile_all, write_artifacts
-
-app = typer.Typer(help="The five system contracts: list, build (needs npm solc), check.", no_args_is_help=True)
+app = typer.Typer(
+    help="The five system contracts: list, build (needs npm solc), check.", no_args_is_help=True
+)
 
 
 @app.command("list")
-def list_contracts(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def list_contracts(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
     """Show the committed artifacts: size, functions, events, errors, compiler."""
     rows = []
     for name in SYSTEM_CONTRACTS:
@@ -38,7 +46,9 @@ def list_contracts(as_json: bool = typer.Option(False, "--json", help="Machine-r
         return
     table = Table(title="cityledger system contracts (contracts/build)")
     for column in ("contract", "runtime bytes", "functions", "events", "errors", "compiler"):
-        table.add_column(column, justify="right" if column != "contract" and column != "compiler" else "left")
+        table.add_column(
+            column, justify="right" if column != "contract" and column != "compiler" else "left"
+        )
     for row in rows:
         table.add_row(
             str(row["contract"]),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-
 from cityledger.cli import contracts_commands
 
 app = typer.Typer(

@@ -60,7 +60,9 @@ def _closure(entry: str, sources: dict[str, str]) -> list[str]:
         seen.append(key)
         base = Path(key).parent
         for target in _IMPORT.findall(sources[key]):
-            resolved = _normalize(f"{base.as_posix()}/{target}" if target.startswith(".") else target)
+            resolved = _normalize(
+                f"{base.as_posix()}/{target}" if target.startswith(".") else target
+            )
             if resolved in sources:
                 stack.append(resolved)
     return sorted(seen)
@@ -92,7 +94,9 @@ def _standard_input(sources: dict[str, str]) -> dict[str, Any]:
             "evmVersion": EVM_VERSION,
             # No metadata hash in the bytecode, so artifacts depend on the sources alone.
             "metadata": {"bytecodeHash": "none", "appendCBOR": False},
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+            "outputSelection": {
+                "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
+            },
         },
     }
 
@@ -123,7 +127,9 @@ def compile_all() -> dict[str, dict[str, Any]]:
         raise CompileError(str(exc)) from None
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise CompileError("\n".join(e.get("formattedMessage", e.get("message", "")) for e in errors))
+        raise CompileError(
+            "\n".join(e.get("formattedMessage", e.get("message", "")) for e in errors)
+        )
     version = str(get_solc_version(WRAPPER, with_commit_hash=True))
     artifacts: dict[str, dict[str, Any]] = {}
     for key, contracts in output["contracts"].items():
@@ -144,7 +150,9 @@ def compile_all() -> dict[str, dict[str, Any]]:
     return artifacts
 
 
-def write_artifacts(artifacts: dict[str, dict[str, Any]], build_dir: Path = BUILD_DIR) -> list[Path]:
+def write_artifacts(
+    artifacts: dict[str, dict[str, Any]], build_dir: Path = BUILD_DIR
+) -> list[Path]:
     build_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, artifact in sorted(artifacts.items()):
@@ -172,7 +180,9 @@ def compare_with_committed(
         for key in (*COMPARED_KEYS, "sourceHash"):
             if committed.get(key) != artifact[key]:
                 problems.append(
-                    ArtifactMismatch(name, f"{key} differs from its source; run `cityledger contracts build`")
+                    ArtifactMismatch(
+                        name, f"{key} differs from its source; run `cityledger contracts build`"
+                    )
                 )
                 break
     return problems

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 import rlp
-from eth_abi import encode
-from eth_typing import ChecksumAddress
-from eth_utils import function_abi_to_4byte_selector, keccak, to_bytes, to_checksum_address
-from web3 import Web3
-from web3.types import TxParams
-
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
+from eth_abi import encode
+from eth_typing import ABIConstructor, ChecksumAddress
+from eth_utils import keccak, to_bytes, to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import Nonce, TxParams, Wei
 
 # Deploys the genesis system contracts in a scratch EVM; its bootstrap role ends inside block 0,
 # so knowing this address grants nothing afterwards.
-GENESIS_DEPLOYER: ChecksumAddress = to_checksum_address("0x000000000000000000000000000000000c17e1ed")
+GENESIS_DEPLOYER: ChecksumAddress = to_checksum_address(
+    "0x000000000000000000000000000000000c17e1ed"
+)
 
 
 def text32(text: str) -> bytes:
@@ -80,19 +83,20 @@ def system_addresses(deployer: str, first_nonce: int = 0) -> dict[str, ChecksumA
     }
 
 
+@cache
+def _encoder(contract: str) -> type[Contract]:
+    """A provider-less web3 contract class: encodes calldata only, never connects anywhere."""
+    return Web3().eth.contract(abi=load_artifact(contract).abi)
+
+
 def _calldata(contract: str, function: str, args: Sequence[Any]) -> bytes:
-    for entry in load_artifact(contract).abi:
-        if entry.get("type") == "function" and entry.get("name") == function:
-            types = [str(i["type"]) for i in entry.get("inputs", [])]
-            if len(types) == len(args):
-                return function_abi_to_4byte_selector(entry) + encode(types, list(args))
-    raise ValueError(f"{contract} has no function {function} taking {len(args)} arguments")
+    return to_bytes(hexstr=_encoder(contract).encode_abi(function, args=list(args)))
 
 
 def _creation(contract: str, args: Sequence[Any]) -> bytes:
     artifact = load_artifact(contract)
-    ctor = next((e for e in artifact.abi if e.get("type") == "constructor"), None)
-    types = [str(i["type"]) for i in ctor.get("inputs", [])] if ctor else []
+    constructors = [cast(ABIConstructor, e) for e in artifact.abi if e.get("type") == "constructor"]
+    types = [str(i["type"]) for i in constructors[0].get("inputs", [])] if constructors else []
     return artifact.bytecode + (encode(types, list(args)) if types else b"")
 
 
@@ -137,7 +141,9 @@ def deployment_plan(
         )
         for a in spec.agencies
     ]
-    steps.append(DeployStep("finish bootstrap", consortium, _calldata("Consortium", "finishBootstrap", [])))
+    steps.append(
+        DeployStep("finish bootstrap", consortium, _calldata("Consortium", "finishBootstrap", []))
+    )
     return addresses, steps
 
 
@@ -148,7 +154,8 @@ class DeploymentError(Exception):
 def deploy_with_web3(
     w3: Web3, deployer: ChecksumAddress, spec: ConsortiumSpec, private_key: bytes | None = None
 ) -> dict[str, ChecksumAddress]:
-    """Runs the plan through web3: unlocked `deployer` (test chains), or signed with `private_key`."""
+    """Runs the plan through web3: with an unlocked `deployer` (test chains), or signing
+    with `private_key`."""
     nonce = w3.eth.get_transaction_count(deployer)
     addresses, steps = deployment_plan(spec, deployer, nonce)
     chain_id = w3.eth.chain_id
@@ -156,11 +163,11 @@ def deploy_with_web3(
         tx: TxParams = {
             "from": deployer,
             "data": step.data,
-            "nonce": nonce + offset,
+            "nonce": Nonce(nonce + offset),
             "gas": 10_000_000,
             "chainId": chain_id,
-            "maxFeePerGas": w3.eth.gas_price * 2 + 1,
-            "maxPriorityFeePerGas": 0,
+            "maxFeePerGas": Wei(w3.eth.gas_price * 2 + 1),
+            "maxPriorityFeePerGas": Wei(0),
         }
         if step.to is not None:
             tx["to"] = step.to
@@ -171,5 +178,7 @@ def deploy_with_web3(
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
         if receipt["status"] != 1:
-            raise DeploymentError(f"deployment step failed: {step.description} (tx {tx_hash.hex()})")
+            raise DeploymentError(
+                f"deployment step failed: {step.description} (tx {tx_hash.hex()})"
+            )
     return addresses

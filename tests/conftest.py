@@ -6,11 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_tester import EthereumTester, PyEVMBackend
-from web3 import EthereumTesterProvider, Web3
-
 from chain_helpers import AUDIT_OFFICE, CITIES, CITY_AGENCIES, TestConsortium
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import (
@@ -19,6 +14,10 @@ from cityledger.contracts.deployment import (
     FoundingCity,
     deploy_with_web3,
 )
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester import EthereumTester, PyEVMBackend
+from web3 import EthereumTesterProvider, Web3
 
 ACCOUNTS = 48
 
@@ -46,7 +45,8 @@ def _deployed() -> tuple[TestConsortium, EthereumTester]:
 
     spec = ConsortiumSpec(
         cities=tuple(
-            FoundingCity(c, admins[c].address, validators[c].address, "Heilongjiang") for c in CITIES
+            FoundingCity(c, admins[c].address, validators[c].address, "Heilongjiang")
+            for c in CITIES
         ),
         agencies=tuple(founding_agencies),
     )

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from cityledger.contracts.artifacts import BUILD_DIR, SYSTEM_CONTRACTS, load_artifact
 from cityledger.contracts.compiler import compare_with_committed, compile_all
 
@@ -20,7 +19,9 @@ def fresh() -> dict[str, dict[str, Any]]:
 
 def test_committed_artifacts_match_sources(fresh: dict[str, dict[str, Any]]) -> None:
     problems = compare_with_committed(fresh)
-    assert not problems, "stale artifacts (run `cityledger contracts build`):\n" + "\n".join(map(str, problems))
+    assert not problems, "stale artifacts (run `cityledger contracts build`):\n" + "\n".join(
+        map(str, problems)
+    )
 
 
 def test_a_stale_artifact_is_named(fresh: dict[str, dict[str, Any]], tmp_path: Path) -> None:
@@ -43,4 +44,6 @@ def test_artifacts_carry_what_integrators_need() -> None:
         assert artifact.source_hash.startswith("0x") and len(artifact.source_hash) == 66
         assert artifact.deployed_bytecode and artifact.bytecode and artifact.abi
         # EIP-170: runtime code must fit in 24,576 bytes on any Ethereum-compatible node.
-        assert len(artifact.deployed_bytecode) <= 24_576, f"{name} exceeds the EIP-170 code size limit"
+        assert len(artifact.deployed_bytecode) <= 24_576, (
+            f"{name} exceeds the EIP-170 code size limit"
+        )

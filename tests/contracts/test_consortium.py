@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from eth_account import Account
-
 from chain_helpers import (
     CITIES,
     ROLE_ALLOCATOR,
@@ -15,6 +13,7 @@ from chain_helpers import (
 )
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS
 from cityledger.contracts.deployment import city_id, text32
+from eth_account import Account
 
 ADMIT, REMOVE, CHANGE_VALIDATOR, CHANGE_ADMIN, SET_RULE, SET_AUDITOR = range(6)
 OPEN, EXECUTED, EXPIRED = 1, 2, 3
@@ -72,9 +71,9 @@ def test_bootstrap_is_closed_for_good(consortium: TestConsortium) -> None:
     con = consortium.consortium.functions
     deployer = consortium.w3.eth.accounts[0]
     with reverts_with("Consortium", "BootstrapClosed"):
-        con.bootstrapCity("Suihua", Account.create().address, Account.create().address, text32("x")).transact(
-            {"from": deployer}
-        )
+        con.bootstrapCity(
+            "Suihua", Account.create().address, Account.create().address, text32("x")
+        ).transact({"from": deployer})
     with reverts_with("Consortium", "BootstrapClosed"):
         con.finishBootstrap().transact({"from": deployer})
 
@@ -107,7 +106,9 @@ def test_agency_registration_refusals(consortium: TestConsortium) -> None:
     admin = consortium.admins["Daqing"].address
     fresh = Account.create().address
     with reverts_with("Consortium", "NotCityAdmin"):
-        con.registerAgency(fresh, "x", ROLE_GRANTEE).transact({"from": consortium.agencies["daqing.bdc"].address})
+        con.registerAgency(fresh, "x", ROLE_GRANTEE).transact(
+            {"from": consortium.agencies["daqing.bdc"].address}
+        )
     with reverts_with("Consortium", "AuditorRoleNeedsVote"):
         con.registerAgency(fresh, "Daqing Audit", ROLE_AUDITOR).transact({"from": admin})
     for bad_roles in (0, 16):
@@ -116,11 +117,17 @@ def test_agency_registration_refusals(consortium: TestConsortium) -> None:
     with reverts_with("Consortium", "EmptyName"):
         con.registerAgency(fresh, "", ROLE_GRANTEE).transact({"from": admin})
     with reverts_with("Consortium", "AddressInUse"):
-        con.registerAgency(consortium.agencies["harbin.bdc"].address, "x", ROLE_GRANTEE).transact({"from": admin})
+        con.registerAgency(consortium.agencies["harbin.bdc"].address, "x", ROLE_GRANTEE).transact(
+            {"from": admin}
+        )
     with reverts_with("Consortium", "AddressInUse"):
-        con.registerAgency(consortium.admins["Harbin"].address, "x", ROLE_GRANTEE).transact({"from": admin})
+        con.registerAgency(consortium.admins["Harbin"].address, "x", ROLE_GRANTEE).transact(
+            {"from": admin}
+        )
     with reverts_with("Consortium", "NotAgencyOfCity"):
-        con.setAgencyRoles(consortium.agencies["harbin.bdc"].address, ROLE_GRANTEE).transact({"from": admin})
+        con.setAgencyRoles(consortium.agencies["harbin.bdc"].address, ROLE_GRANTEE).transact(
+            {"from": admin}
+        )
     with reverts_with("Consortium", "NotAgencyOfCity"):
         con.deactivateAgency(consortium.agencies["harbin.bdc"].address).transact({"from": admin})
 
@@ -154,23 +161,25 @@ def test_proposal_refusals(consortium: TestConsortium) -> None:
     con = consortium.consortium.functions
     harbin = consortium.admins["Harbin"].address
     with reverts_with("Consortium", "NotCityAdmin"):
-        con.proposeRemoveCity(city_id("Daqing")).transact({"from": consortium.agencies["harbin.bdc"].address})
-    with reverts_with("Consortium", "CityAlreadyMember"):
-        con.proposeAdmitCity("Daqing", Account.create().address, Account.create().address, text32("x")).transact(
-            {"from": harbin}
+        con.proposeRemoveCity(city_id("Daqing")).transact(
+            {"from": consortium.agencies["harbin.bdc"].address}
         )
+    with reverts_with("Consortium", "CityAlreadyMember"):
+        con.proposeAdmitCity(
+            "Daqing", Account.create().address, Account.create().address, text32("x")
+        ).transact({"from": harbin})
     with reverts_with("Consortium", "AddressInUse"):
         con.proposeAdmitCity(
             "Suihua", consortium.admins["Daqing"].address, Account.create().address, text32("x")
         ).transact({"from": harbin})
     with reverts_with("Consortium", "AddressInUse"):
-        con.proposeChangeValidator(city_id("Daqing"), consortium.validators["Harbin"].address).transact(
-            {"from": harbin}
-        )
+        con.proposeChangeValidator(
+            city_id("Daqing"), consortium.validators["Harbin"].address
+        ).transact({"from": harbin})
     with reverts_with("Consortium", "EmptyName"):
-        con.proposeAdmitCity("", Account.create().address, Account.create().address, text32("x")).transact(
-            {"from": harbin}
-        )
+        con.proposeAdmitCity(
+            "", Account.create().address, Account.create().address, text32("x")
+        ).transact({"from": harbin})
     with reverts_with("Consortium", "UnknownCity"):
         con.proposeRemoveCity(city_id("Atlantis")).transact({"from": harbin})
     with reverts_with("Consortium", "UnknownProposal"):
@@ -209,7 +218,9 @@ def test_removing_a_city_removes_its_validator_and_permissions(consortium: TestC
 
 def test_a_removed_citys_earlier_vote_stops_counting(consortium: TestConsortium) -> None:
     con = consortium.consortium.functions
-    consortium.transact(con.proposeSetRule(text32("VOTING_PERIOD"), 2 * WEEK), consortium.admins["Daqing"])
+    consortium.transact(
+        con.proposeSetRule(text32("VOTING_PERIOD"), 2 * WEEK), consortium.admins["Daqing"]
+    )
     rule_pid = _last_proposal(consortium)
     consortium.transact(con.proposeRemoveCity(city_id("Daqing")), consortium.admins["Harbin"])
     _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang", "Jiamusi"])
@@ -220,12 +231,15 @@ def test_validator_and_admin_changes(consortium: TestConsortium) -> None:
     con = consortium.consortium.functions
     new_validator, new_admin = Account.create(), Account.create()
     consortium.transact(
-        con.proposeChangeValidator(city_id("Daqing"), new_validator.address), consortium.admins["Daqing"]
+        con.proposeChangeValidator(city_id("Daqing"), new_validator.address),
+        consortium.admins["Daqing"],
     )
     _vote_by(consortium, _last_proposal(consortium), ["Harbin", "Qiqihar", "Jiamusi"])
     assert con.getValidators().call()[-1] == new_validator.address
 
-    consortium.transact(con.proposeChangeAdmin(city_id("Daqing"), new_admin.address), consortium.admins["Daqing"])
+    consortium.transact(
+        con.proposeChangeAdmin(city_id("Daqing"), new_admin.address), consortium.admins["Daqing"]
+    )
     _vote_by(consortium, _last_proposal(consortium), ["Harbin", "Qiqihar", "Jiamusi"])
     assert con.cityAdmin(city_id("Daqing")).call() == new_admin.address
     assert not con.isPermittedSender(consortium.admins["Daqing"].address).call()
@@ -234,7 +248,9 @@ def test_validator_and_admin_changes(consortium: TestConsortium) -> None:
 
 def test_rules_and_auditor_role_change_by_vote(consortium: TestConsortium) -> None:
     con = consortium.consortium.functions
-    consortium.transact(con.proposeSetRule(text32("VOTING_PERIOD"), 2 * WEEK), consortium.admins["Harbin"])
+    consortium.transact(
+        con.proposeSetRule(text32("VOTING_PERIOD"), 2 * WEEK), consortium.admins["Harbin"]
+    )
     _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang", "Jiamusi"])
     assert con.rule(text32("VOTING_PERIOD")).call() == 2 * WEEK
 
