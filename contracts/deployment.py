@@ -14,13 +14,14 @@ from functools import cache
 from typing import Any, cast
 
 import rlp
-from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
 from eth_abi import encode
 from eth_typing import ABIConstructor, ChecksumAddress
 from eth_utils import keccak, to_bytes, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import Nonce, TxParams, Wei
+
+from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
 
 # Deploys the genesis system contracts in a scratch EVM; its bootstrap role ends inside block 0,
 # so knowing this address grants nothing afterwards.

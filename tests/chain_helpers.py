@@ -8,8 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from cityledger.contracts.artifacts import load_artifact
-from cityledger.contracts.deployment import city_id
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
@@ -19,6 +17,9 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import TxReceipt
+
+from cityledger.contracts.artifacts import load_artifact
+from cityledger.contracts.deployment import city_id
 
 ROLE_GRANTOR, ROLE_GRANTEE, ROLE_AUDITOR, ROLE_ALLOCATOR = 1, 2, 4, 8
 

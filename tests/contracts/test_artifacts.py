@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cityledger.contracts.artifacts import BUILD_DIR, SYSTEM_CONTRACTS, load_artifact
 from cityledger.contracts.compiler import compare_with_committed, compile_all
 

@@ -11,9 +11,10 @@ from chain_helpers import (
     TestConsortium,
     reverts_with,
 )
+from eth_account import Account
+
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS
 from cityledger.contracts.deployment import city_id, text32
-from eth_account import Account
 
 ADMIT, REMOVE, CHANGE_VALIDATOR, CHANGE_ADMIN, SET_RULE, SET_AUDITOR = range(6)
 OPEN, EXECUTED, EXPIRED = 1, 2, 3
