@@ -7,6 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 from chain_helpers import AUDIT_OFFICE, CITIES, CITY_AGENCIES, TestConsortium
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester import EthereumTester, PyEVMBackend
+from web3 import EthereumTesterProvider, Web3
+
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import (
     ConsortiumSpec,
@@ -14,10 +19,6 @@ from cityledger.contracts.deployment import (
     FoundingCity,
     deploy_with_web3,
 )
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_tester import EthereumTester, PyEVMBackend
-from web3 import EthereumTesterProvider, Web3
 
 ACCOUNTS = 48
 

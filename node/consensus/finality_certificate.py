@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import rlp
 
 from cityledger.node.consensus.signing import Address, recover_signer
 
@@ -28,6 +31,36 @@ class FinalityCertificate:
     block_hash: bytes
     round: int
     seals: tuple[tuple[Address, bytes], ...]  # (claimed signer, seal), sorted by signer
+
+    def encode(self) -> bytes:
+        encoded: bytes = rlp.encode(
+            [self.height, self.block_hash, self.round, [[a, s] for a, s in self.seals]]
+        )
+        return encoded
+
+    @staticmethod
+    def decode(raw: bytes) -> FinalityCertificate:
+        try:
+            height, block_hash, round_, seals = rlp.decode(raw)
+            pairs = tuple((bytes(a), bytes(s)) for a, s in seals)
+            if len(block_hash) != 32 or any(len(a) != 20 or len(s) != 65 for a, s in pairs):
+                raise ValueError("wrong field length")
+            return FinalityCertificate(
+                int.from_bytes(height, "big"), block_hash, int.from_bytes(round_, "big"), pairs
+            )
+        except (rlp.DecodingError, ValueError, TypeError) as exc:
+            raise InvalidCertificate(f"not a finality certificate: {exc}") from None
+
+    def to_json(self, validators: Sequence[Address]) -> dict[str, Any]:
+        """The JSON-RPC shape: anyone can recover the signers from `seals` and `blockHash`."""
+        return {
+            "blockNumber": hex(self.height),
+            "blockHash": "0x" + self.block_hash.hex(),
+            "round": hex(self.round),
+            "validators": ["0x" + v.hex() for v in validators],
+            "signers": ["0x" + a.hex() for a, _ in self.seals],
+            "seals": ["0x" + s.hex() for _, s in self.seals],
+        }
 
     def verify(self, validators: Sequence[Address]) -> tuple[Address, ...]:
         """Returns the distinct validators whose seals recover correctly; raises if they are

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 import rlp
-from cityledger.node.consensus.signing import Address, MessageSigner, recover_signer
 from eth_utils import keccak
+
+from cityledger.node.consensus.signing import Address, MessageSigner, recover_signer
 
 DOMAIN = b"cityledger/qbft/v1"
 NO_ROUND = -1

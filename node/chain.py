@@ -1,0 +1,240 @@
+"""The py-evm chain of a cityledger network: Cancun rules, no proof of work, zero base fee."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, cast
+
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    BlockImportResult,
+    ComputationAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    StateAPI,
+    UnsignedTransactionAPI,
+)
+from eth.chains.base import MiningChain
+from eth.consensus.applier import ConsensusApplier
+from eth.consensus.noproof import NoProofConsensus
+from eth.constants import ZERO_HASH32
+from eth.typing import AccountState as GenesisState
+from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.cancun.headers import create_cancun_header_from_parent
+from eth.vm.forks.cancun.transactions import CancunTransactionBuilder, CancunTypedTransaction
+from eth.vm.spoof import SpoofTransaction
+from eth_typing import Address
+from eth_utils import ValidationError
+
+from cityledger.node.storage import BlockStage, LevelDB
+
+
+def _zero_base_fee_header(parent_header: BlockHeaderAPI | None, **params: Any) -> BlockHeaderAPI:
+    # Like Besu's zeroBaseFee: EIP-1559 would raise the fee by 1 wei after any busy block, and
+    # a permissioned chain charges nothing. The gas limit stays what genesis set.
+    params.pop("base_fee_per_gas", None)
+    if parent_header is not None:
+        params.setdefault("gas_limit", parent_header.gas_limit)
+    header: BlockHeaderAPI = create_cancun_header_from_parent(parent_header, **params)
+    return header.copy(base_fee_per_gas=0)
+
+
+class CityVM(CancunVM):
+    """Cancun (the contracts' evmVersion) with the base fee pinned at zero."""
+
+    create_header_from_parent = staticmethod(_zero_base_fee_header)
+
+    @classmethod
+    def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        if header.gas_limit != parent_header.gas_limit:
+            raise ValidationError(
+                f"block gas limit {header.gas_limit} differs from the parent's "
+                f"{parent_header.gas_limit}"
+            )
+        if header.base_fee_per_gas != 0:
+            raise ValidationError(f"base fee must be 0, not {header.base_fee_per_gas}")
+
+
+class _SenderCachingTypedTransaction(CancunTypedTransaction):
+    """Recovers the signer once: py-evm asks a transaction for its sender several times while
+    admitting and applying it, and each answer is an elliptic-curve recovery."""
+
+    @cached_property
+    def _sender(self) -> Address:
+        sender: Address = super().get_sender()
+        return sender
+
+    def get_sender(self) -> Address:
+        return self._sender
+
+
+class CityTransactionBuilder(CancunTransactionBuilder):
+    """Decodes submitted transactions (blocks read back from disk use py-evm's own classes)."""
+
+    typed_transaction = _SenderCachingTypedTransaction
+
+
+VM_CONFIGURATION = ConsensusApplier(NoProofConsensus).amend_vm_configuration(((0, CityVM),))
+
+
+class CityChain(MiningChain):
+    vm_configuration = VM_CONFIGURATION
+
+
+def chain_class(chain_id: int) -> type[CityChain]:
+    configured: type[CityChain] = CityChain.configure(__name__="CityChain", chain_id=chain_id)
+    return configured
+
+
+@dataclass(frozen=True)
+class ExecutedBlock:
+    """A block applied on a stage: not yet final, not yet on disk."""
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    computations: tuple[ComputationAPI, ...]
+    dropped: tuple[SignedTransactionAPI, ...]
+
+
+class BlockExecutor:
+    """Applies whole blocks on top of the committed head, on a `BlockStage`.
+
+    `execute` leaves the block staged; `commit` writes it (and whatever the caller added to the
+    stage) to disk in one batch; `abandon` forgets it. Only one block is staged at a time.
+    """
+
+    def __init__(self, committed: LevelDB, chain_id: int) -> None:
+        self.stage = BlockStage(committed)
+        self._chain_cls = chain_class(chain_id)
+        self.chain = self._chain_cls(self.stage)
+        self._staged = False
+
+    def execute(
+        self, transactions: list[SignedTransactionAPI], coinbase: bytes, timestamp: int
+    ) -> ExecutedBlock:
+        if self._staged:
+            raise RuntimeError("a block is already staged; commit or abandon it first")
+        # Timestamps strictly increase: at several blocks a second they run ahead of the clock.
+        timestamp = max(timestamp, self.chain.header.timestamp)
+        dropped: list[SignedTransactionAPI] = []
+        try:
+            result, receipts, computations = self._mine(transactions, coinbase, timestamp)
+        except ValidationError:
+            # Rare: the state no longer admits a transaction the pool accepted (its balance was
+            # spent meanwhile). Find those by a trial run, then apply the rest.
+            self.abandon()
+            transactions, dropped = self._split_valid(transactions, coinbase, timestamp)
+            result, receipts, computations = self._mine(transactions, coinbase, timestamp)
+        self._staged = True
+        return ExecutedBlock(result.imported_block, receipts, computations, tuple(dropped))
+
+    def import_block(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
+        """Applies a block another validator proposed and leaves it staged, with its receipts.
+
+        Raises `ValidationError` if the block does not execute to exactly its own header
+        (state root, receipts, gas used) on top of the committed head.
+        """
+        if self._staged:
+            raise RuntimeError("a block is already staged; commit or abandon it first")
+        try:
+            result = self.chain.import_block(block)
+            imported = result.imported_block
+            receipts = tuple(
+                self.chain.chaindb.get_receipts(imported.header, CityVM.get_receipt_builder())
+            )
+        except Exception:
+            self.abandon()
+            raise
+        self._staged = True
+        return receipts
+
+    def _mine(
+        self, transactions: list[SignedTransactionAPI], coinbase: bytes, timestamp: int
+    ) -> tuple[BlockImportResult, tuple[ReceiptAPI, ...], tuple[ComputationAPI, ...]]:
+        return self.chain.mine_all(
+            transactions,
+            coinbase=coinbase,
+            timestamp=timestamp,
+            mix_hash=ZERO_HASH32,
+            blob_gas_used=0,
+        )
+
+    def _split_valid(
+        self, transactions: list[SignedTransactionAPI], coinbase: bytes, timestamp: int
+    ) -> tuple[list[SignedTransactionAPI], list[SignedTransactionAPI]]:
+        header = self.chain.header.copy(coinbase=coinbase, timestamp=timestamp)
+        vm = self.chain.get_vm(header)
+        valid: list[SignedTransactionAPI] = []
+        dropped: list[SignedTransactionAPI] = []
+        for tx in transactions:
+            snapshot = vm.state.snapshot()
+            try:
+                vm.state.apply_transaction(tx)
+            except ValidationError:
+                vm.state.revert(snapshot)
+                dropped.append(tx)
+                continue
+            vm.state.commit(snapshot)
+            valid.append(tx)
+        return valid, dropped
+
+    def commit(self) -> None:
+        self.stage.flush()
+        self._staged = False
+
+    def abandon(self) -> None:
+        self.stage.discard()
+        self._staged = False
+        self.chain = self._chain_cls(self.stage)
+
+
+def write_genesis(
+    committed: LevelDB, chain_id: int, genesis_params: dict[str, Any], genesis_state: GenesisState
+) -> BlockHeaderAPI:
+    """Writes block 0 and its state to an empty database, as one batch."""
+    stage = BlockStage(committed)
+    chain = chain_class(chain_id).from_genesis(stage, genesis_params, genesis_state)
+    stage.flush()
+    header: BlockHeaderAPI = chain.get_canonical_head()
+    return header
+
+
+CALL_SENDER = Address(b"\0" * 20)
+
+
+def run_call(
+    state: StateAPI,
+    *,
+    to: bytes,
+    data: bytes,
+    gas: int,
+    sender: Address = CALL_SENDER,
+    value: int = 0,
+) -> ComputationAPI:
+    """Executes a message against `state` and rolls every change back (eth_call semantics).
+
+    `to` empty means contract creation. The sender needs no key and no funds (gas price 0).
+    """
+    unsigned = CityVM.create_unsigned_transaction(
+        nonce=state.get_nonce(sender),
+        gas_price=0,
+        gas=gas,
+        to=Address(to),
+        value=value,
+        data=data,
+    )
+    snapshot = state.snapshot()
+    try:
+        if state.get_balance(sender) < value:
+            state.set_balance(sender, value)
+        computation: ComputationAPI = state.apply_transaction(spoofed(unsigned, sender))
+    finally:
+        state.revert(snapshot)
+    return computation
+
+
+def spoofed(unsigned: UnsignedTransactionAPI, sender: Address) -> SignedTransactionAPI:
+    """An unsigned transaction that py-evm executes as if `sender` had signed it."""
+    return cast(SignedTransactionAPI, SpoofTransaction(unsigned, from_=sender))

@@ -1,0 +1,111 @@
+"""`cityledger node init|start`: the node's command line (a typer app the main CLI mounts)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cityledger.node.block_producer import ProducerSettings
+from cityledger.node.config import (
+    DEFAULT_CHAIN_ID,
+    DEFAULT_RPC_HOST,
+    DEFAULT_RPC_PORT,
+    DataDir,
+    NodeConfig,
+)
+from cityledger.node.genesis import Genesis
+from cityledger.node.initialize import InitError, init_dev, init_from_file, write_dev_info
+from cityledger.node.logs import configure_logging
+from cityledger.node.service import Node
+
+app = typer.Typer(help="Run a cityledger chain node.", no_args_is_help=True)
+log = logging.getLogger("cityledger.node")
+
+DataDirOption = Annotated[
+    Path, typer.Option("--data-dir", help="Directory holding the node's key, genesis and chain.")
+]
+ChainIdOption = Annotated[
+    int | None, typer.Option("--chain-id", help=f"Chain id (dev default {DEFAULT_CHAIN_ID}).")
+]
+GenesisOption = Annotated[
+    Path | None,
+    typer.Option("--genesis", help="Genesis file of the network to join (from `testnet`)."),
+]
+DevOption = Annotated[
+    bool, typer.Option("--dev", help="A one-city development chain; this node is its validator.")
+]
+LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _initialize(
+    data_dir: DataDir, chain_id: int | None, genesis: Path | None, dev: bool
+) -> Genesis:
+    if genesis is not None:
+        return init_from_file(data_dir, genesis, chain_id)
+    if dev:
+        return init_dev(data_dir, chain_id or DEFAULT_CHAIN_ID)
+    raise InitError(
+        "pass --genesis FILE (a network's genesis) or --dev (a one-city development chain)"
+    )
+
+
+@app.command()
+def init(
+    data_dir: DataDirOption,
+    chain_id: ChainIdOption = None,
+    genesis: GenesisOption = None,
+    dev: DevOption = False,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Create DIR with a validator key, the genesis (system contracts deployed) and block 0."""
+    configure_logging(log_level)
+    try:
+        created = _initialize(DataDir(data_dir), chain_id, genesis, dev)
+    except InitError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"initialized {data_dir} (chain id {created.chain_id})")
+    for name, address in created.system_contracts.items():
+        typer.echo(f"  {name:<20} {address}")
+
+
+@app.command()
+def start(
+    data_dir: DataDirOption,
+    chain_id: ChainIdOption = None,
+    genesis: GenesisOption = None,
+    dev: DevOption = False,
+    rpc_host: Annotated[str, typer.Option("--rpc-host")] = DEFAULT_RPC_HOST,
+    rpc_port: Annotated[int, typer.Option("--rpc-port")] = DEFAULT_RPC_PORT,
+    heartbeat: Annotated[
+        float | None,
+        typer.Option("--heartbeat", help="Seconds idle before an empty block (default: never)."),
+    ] = None,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Run the node (initializing DIR first if --dev or --genesis is given and DIR is empty)."""
+    configure_logging(log_level)
+    directory = DataDir(data_dir)
+    config = NodeConfig(
+        directory,
+        rpc_host=rpc_host,
+        rpc_port=rpc_port,
+        producer=ProducerSettings(heartbeat_seconds=heartbeat),
+    )
+    try:
+        if not directory.is_initialized and (dev or genesis is not None):
+            _initialize(directory, chain_id, genesis, dev)
+        node = Node(config)
+    except InitError as exc:
+        raise _fail(str(exc)) from None
+    if dev:
+        write_dev_info(directory, node.genesis, config.rpc_url)
+    asyncio.run(node.serve())

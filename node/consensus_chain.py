@@ -1,0 +1,170 @@
+"""The chain as consensus sees it: build a block from the pool, validate a proposed block by
+executing it, and commit a final block with its certificate — all on the node's block stage,
+so nothing reaches disk before it is final, and a final block reaches disk in one batch."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import rlp
+from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
+from eth_utils import ValidationError
+
+from cityledger.contracts.artifacts import load_artifact
+from cityledger.node.abi import ViewCallError, call_view
+from cityledger.node.chain import BlockExecutor, CityVM
+from cityledger.node.consensus.finality_certificate import FinalityCertificate
+from cityledger.node.consensus.messages import CandidateBlock
+from cityledger.node.consensus.signing import Address
+from cityledger.node.logindex import index_block
+from cityledger.node.reader import ChainReader
+from cityledger.node.txpool import TxPool
+
+log = logging.getLogger("cityledger.node.chain")
+
+# A proposer's clock may run a little ahead of ours; further than this is refused.
+MAX_FUTURE_SECONDS = 15
+_CERTIFICATE = b"cl:cert:"
+
+
+def certificate_key(block_hash: bytes) -> bytes:
+    return _CERTIFICATE + block_hash
+
+
+def encode_block(block: BlockAPI) -> CandidateBlock:
+    return CandidateBlock(block.hash, rlp.encode(block))
+
+
+def decode_block(candidate: CandidateBlock) -> BlockAPI:
+    block: BlockAPI = rlp.decode(candidate.payload, sedes=CityVM.get_block_class())
+    return block
+
+
+class ExecutingChain:
+    """Implements `cityledger.node.consensus.engine.ConsensusChain` over a block executor."""
+
+    def __init__(
+        self,
+        executor: BlockExecutor,
+        reader: ChainReader,
+        pool: TxPool,
+        consortium: bytes,
+        coinbase: bytes,
+    ) -> None:
+        self._executor = executor
+        self._reader = reader
+        self._pool = pool
+        self._consortium = consortium
+        self._coinbase = coinbase
+        self._staged: CandidateBlock | None = None
+        self._staged_receipts: tuple[ReceiptAPI, ...] = ()
+        self._taken: list[SignedTransactionAPI] = []
+        self._validators: dict[int, tuple[Address, ...]] = {}
+
+    def next_height(self) -> int:
+        return int(self._reader.head().block_number) + 1
+
+    def validators_at(self, height: int) -> tuple[Address, ...]:
+        cached = self._validators.get(height)
+        if cached is not None:
+            return cached
+        parent = self._reader.header_by_number(height - 1)
+        if parent is None:
+            raise ValueError(f"block {height - 1} is not final here yet")
+        try:
+            addresses = call_view(
+                self._reader.state_at(parent),
+                self._consortium,
+                load_artifact("Consortium").abi,
+                "getValidators",
+                [],
+            )
+        except ViewCallError as exc:
+            raise ValueError(f"cannot read the validator set of block {height}: {exc}") from None
+        validators = tuple(bytes.fromhex(a.removeprefix("0x")) for a in addresses)
+        self._validators = {height: validators}  # only the current height is ever asked twice
+        return validators
+
+    def has_pending_work(self) -> bool:
+        return self._pool.has_ready
+
+    def build_block(self, height: int) -> CandidateBlock:
+        self._require_next(height)
+        self._abandon_staged()
+        self._taken = self._pool.take_batch(self._executor.chain.header.gas_limit)
+        try:
+            executed = self._executor.execute(self._taken, self._coinbase, int(time.time()))
+        except Exception:
+            self._abandon_staged()
+            raise
+        if executed.dropped:
+            # No longer valid on this state (for example a spent balance): never retried.
+            self._pool.settle([], list(executed.dropped))
+            dropped = {tx.hash for tx in executed.dropped}
+            self._taken = [tx for tx in self._taken if tx.hash not in dropped]
+        self._staged = encode_block(executed.block)
+        self._staged_receipts = executed.receipts
+        return self._staged
+
+    def validate_block(self, height: int, candidate: CandidateBlock) -> bool:
+        if self._staged is not None and self._staged.hash == candidate.hash:
+            return True
+        try:
+            self._require_next(height)
+            block = decode_block(candidate)
+            self._check_header(block, candidate, height)
+            self._abandon_staged()
+            self._staged_receipts = self._executor.import_block(block)
+        except (rlp.DecodingError, ValidationError, ValueError, LookupError) as exc:
+            log.info("invalid block", extra={"block": height, "reason": str(exc)})
+            self._abandon_staged()
+            return False
+        self._staged = candidate
+        return True
+
+    def commit_block(self, candidate: CandidateBlock, certificate: FinalityCertificate) -> None:
+        if not self.validate_block(certificate.height, candidate):
+            raise ValueError(f"final block {certificate.height} does not execute on this chain")
+        block = decode_block(candidate)
+        stage = self._executor.stage
+        index_block(stage, block.number, block.transactions, self._staged_receipts)
+        stage[certificate_key(block.hash)] = certificate.encode()
+        self._executor.commit()
+        included = set(tx.hash for tx in block.transactions)
+        self._pool.settle(list(block.transactions), [])
+        self._pool.return_batch([tx for tx in self._taken if tx.hash not in included])
+        self._taken = []
+        self._staged = None
+        self._staged_receipts = ()
+        self._validators = {}
+
+    def certificate(self, block_hash: bytes) -> FinalityCertificate | None:
+        try:
+            return FinalityCertificate.decode(
+                self._executor.stage.committed[certificate_key(block_hash)]
+            )
+        except KeyError:
+            return None
+
+    def _require_next(self, height: int) -> None:
+        if height != self.next_height():
+            raise ValueError(f"block {height} is not the next block ({self.next_height()})")
+
+    def _check_header(self, block: BlockAPI, candidate: CandidateBlock, height: int) -> None:
+        header = block.header
+        parent = self._reader.head()
+        if block.hash != candidate.hash:
+            raise ValueError("block hash does not match the proposal")
+        if header.block_number != height or header.parent_hash != parent.hash:
+            raise ValueError("block does not extend the last final block")
+        if not parent.timestamp < header.timestamp <= time.time() + MAX_FUTURE_SECONDS:
+            raise ValueError(f"block timestamp {header.timestamp} is out of range")
+
+    def _abandon_staged(self) -> None:
+        if self._staged is not None or self._taken:
+            self._executor.abandon()
+            self._pool.return_batch(self._taken)
+        self._taken = []
+        self._staged = None
+        self._staged_receipts = ()

@@ -1,0 +1,213 @@
+"""Read access to the committed chain: blocks, transactions, receipts, state, calls, logs.
+
+It reads LevelDB directly, never the block stage, so callers only ever see final blocks.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Generic, TypeVar
+
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ComputationAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    StateAPI,
+)
+from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
+from eth_typing import ABI, Address, BlockNumber, Hash32
+
+from cityledger.node.abi import ViewCallError, call_view
+from cityledger.node.chain import CALL_SENDER, CityChain, CityVM, chain_class, run_call, spoofed
+from cityledger.node.logindex import IndexedLog, LogFilter, LogIndex
+from cityledger.node.storage import LevelDB
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class TxLocation:
+    block: BlockAPI
+    index: int
+
+    @property
+    def transaction(self) -> SignedTransactionAPI:
+        return self.block.transactions[self.index]
+
+
+class _LruCache(Generic[K, V]):
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+class ChainReader:
+    def __init__(self, db: LevelDB, chain_id: int, consortium: bytes, consortium_abi: ABI) -> None:
+        self.chain_id = chain_id
+        self._chain: CityChain = chain_class(chain_id)(db)
+        self.logs = LogIndex(db)
+        self._consortium = consortium
+        self._consortium_abi = consortium_abi
+        self._blocks: _LruCache[bytes, BlockAPI] = _LruCache(256)
+        self._receipts: _LruCache[bytes, tuple[ReceiptAPI, ...]] = _LruCache(256)
+        self._head_state: HeadStateView | None = None
+
+    def head(self) -> BlockHeaderAPI:
+        header: BlockHeaderAPI = self._chain.chaindb.get_canonical_head()
+        return header
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI | None:
+        try:
+            header: BlockHeaderAPI = self._chain.get_canonical_block_header_by_number(
+                BlockNumber(number)
+            )
+        except (HeaderNotFound, BlockNotFound):
+            return None
+        return header
+
+    def block_by_hash(self, block_hash: bytes) -> BlockAPI | None:
+        cached = self._blocks.get(block_hash)
+        if cached is not None:
+            return cached
+        try:
+            block: BlockAPI = self._chain.get_block_by_hash(Hash32(block_hash))
+        except (HeaderNotFound, BlockNotFound):
+            return None
+        if self.header_by_number(block.number) != block.header:
+            return None  # only canonical blocks exist for callers
+        self._blocks.put(block_hash, block)
+        return block
+
+    def block_by_number(self, number: int) -> BlockAPI | None:
+        header = self.header_by_number(number)
+        return None if header is None else self.block_by_hash(header.hash)
+
+    def receipts(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
+        cached = self._receipts.get(block.hash)
+        if cached is None:
+            cached = tuple(
+                self._chain.chaindb.get_receipts(block.header, CityVM.get_receipt_builder())
+            )
+            self._receipts.put(block.hash, cached)
+        return cached
+
+    def locate_transaction(self, tx_hash: bytes) -> TxLocation | None:
+        try:
+            number, index = self._chain.chaindb.get_transaction_index(Hash32(tx_hash))
+        except TransactionNotFound:
+            return None
+        block = self.block_by_number(number)
+        if block is None or index >= len(block.transactions):
+            return None
+        return TxLocation(block, index)
+
+    def state_at(self, header: BlockHeaderAPI) -> StateAPI:
+        state: StateAPI = self._chain.get_vm(header).state
+        return state
+
+    def call(
+        self,
+        header: BlockHeaderAPI,
+        *,
+        sender: Address | None,
+        to: bytes,
+        data: bytes,
+        gas: int | None,
+        value: int,
+    ) -> ComputationAPI:
+        return run_call(
+            self.state_at(header),
+            sender=sender or CALL_SENDER,
+            to=to,
+            data=data,
+            gas=gas or header.gas_limit,
+            value=value,
+        )
+
+    def estimate_gas(
+        self, header: BlockHeaderAPI, *, sender: Address | None, to: bytes, data: bytes, value: int
+    ) -> int:
+        sender = sender or CALL_SENDER
+        state = self.state_at(header)
+        unsigned = CityVM.create_unsigned_transaction(
+            nonce=state.get_nonce(sender),
+            gas_price=0,
+            gas=header.gas_limit,
+            to=Address(to),
+            value=value,
+            data=data,
+        )
+        gas: int = self._chain.estimate_gas(spoofed(unsigned, sender), header)
+        return gas
+
+    def query_logs(self, log_filter: LogFilter, limit: int) -> list[IndexedLog]:
+        return self.logs.query(log_filter, limit)
+
+    def head_state(self) -> HeadStateView:
+        """The admission view of the current head, reused until the head moves."""
+        head = self.head()
+        view = self._head_state
+        if view is None or view.header != head:
+            view = HeadStateView(self, head)
+            self._head_state = view
+        return view
+
+    def is_permitted_sender(self, state: StateAPI, address: bytes) -> bool:
+        try:
+            permitted = call_view(
+                state, self._consortium, self._consortium_abi, "isPermittedSender", [address]
+            )
+        except ViewCallError:
+            return False
+        return bool(permitted)
+
+
+class HeadStateView:
+    """`cityledger.node.txpool.HeadState` at one header, with per-head caches."""
+
+    def __init__(self, reader: ChainReader, header: BlockHeaderAPI) -> None:
+        self._reader = reader
+        self.header = header
+        self._permitted: dict[Address, bool] = {}
+
+    @cached_property
+    def _state(self) -> StateAPI:
+        return self._reader.state_at(self.header)
+
+    @property
+    def chain_id(self) -> int:
+        return self._reader.chain_id
+
+    @property
+    def gas_limit(self) -> int:
+        limit: int = self.header.gas_limit
+        return limit
+
+    def nonce(self, address: Address) -> int:
+        nonce: int = self._state.get_nonce(address)
+        return nonce
+
+    def balance(self, address: Address) -> int:
+        balance: int = self._state.get_balance(address)
+        return balance
+
+    def is_permitted_sender(self, address: Address) -> bool:
+        if address not in self._permitted:
+            self._permitted[address] = self._reader.is_permitted_sender(self._state, address)
+        return self._permitted[address]

@@ -1,0 +1,359 @@
+"""The Ethereum JSON-RPC methods the node serves, by their standard names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth.abc import BlockHeaderAPI
+from eth.exceptions import Revert
+from eth_abi import decode
+from eth_abi.exceptions import DecodingError
+from eth_typing import Address
+from eth_utils import ValidationError, keccak
+
+from cityledger.node import __version__
+from cityledger.node.logindex import LogFilter, TooManyLogs
+from cityledger.node.reader import ChainReader
+from cityledger.node.rpc_encoding import (
+    data,
+    format_block,
+    format_log,
+    format_receipt,
+    format_transaction,
+    parse_address,
+    parse_bool,
+    parse_data,
+    parse_hash,
+    parse_quantity,
+    quantity,
+)
+from cityledger.node.rpc_errors import (
+    EXECUTION_ERROR,
+    LIMIT_EXCEEDED,
+    REVERTED,
+    TRANSACTION_REJECTED,
+    RpcError,
+    invalid_params,
+)
+from cityledger.node.txpool import TxPool, TxRejected
+
+Handler = Callable[[list[Any]], Any]
+_ERROR_STRING_SELECTOR = keccak(text="Error(string)")[:4]
+
+
+@dataclass(frozen=True)
+class RpcLimits:
+    max_body_bytes: int = 512 * 1024
+    max_batch: int = 200
+    max_logs_block_range: int = 10_000  # for queries that name no address and no topic
+    max_logs: int = 10_000
+    max_fee_history_blocks: int = 1024
+
+
+class EthMethods:
+    def __init__(
+        self,
+        reader: ChainReader,
+        pool: TxPool,
+        on_transaction: Callable[[], None],
+        limits: RpcLimits,
+    ) -> None:
+        self._reader = reader
+        self._pool = pool
+        self._on_transaction = on_transaction
+        self.limits = limits
+        self.handlers: dict[str, tuple[Handler, int, int]] = {
+            # name: (handler, minimum params, maximum params)
+            "web3_clientVersion": (self.client_version, 0, 0),
+            "net_version": (self.net_version, 0, 0),
+            "net_listening": (lambda _: True, 0, 0),
+            "eth_chainId": (self.chain_id, 0, 0),
+            "eth_syncing": (lambda _: False, 0, 0),
+            "eth_accounts": (lambda _: [], 0, 0),
+            "eth_blockNumber": (self.block_number, 0, 0),
+            "eth_gasPrice": (lambda _: quantity(0), 0, 0),
+            "eth_maxPriorityFeePerGas": (lambda _: quantity(0), 0, 0),
+            "eth_feeHistory": (self.fee_history, 2, 3),
+            "eth_getBlockByNumber": (self.get_block_by_number, 1, 2),
+            "eth_getBlockByHash": (self.get_block_by_hash, 1, 2),
+            "eth_getTransactionByHash": (self.get_transaction_by_hash, 1, 1),
+            "eth_getTransactionReceipt": (self.get_transaction_receipt, 1, 1),
+            "eth_getTransactionCount": (self.get_transaction_count, 1, 2),
+            "eth_getBalance": (self.get_balance, 1, 2),
+            "eth_getCode": (self.get_code, 1, 2),
+            "eth_getStorageAt": (self.get_storage_at, 2, 3),
+            "eth_call": (self.call, 1, 2),
+            "eth_estimateGas": (self.estimate_gas, 1, 2),
+            "eth_sendRawTransaction": (self.send_raw_transaction, 1, 1),
+            "eth_getLogs": (self.get_logs, 1, 1),
+        }
+
+    def client_version(self, _: list[Any]) -> str:
+        return f"cityledger/v{__version__}/py-evm"
+
+    def net_version(self, _: list[Any]) -> str:
+        return str(self._reader.chain_id)
+
+    def chain_id(self, _: list[Any]) -> str:
+        return quantity(self._reader.chain_id)
+
+    def block_number(self, _: list[Any]) -> str:
+        return quantity(self._reader.head().block_number)
+
+    # blocks
+
+    def _header(self, block_id: object) -> BlockHeaderAPI:
+        """A block by tag, number or EIP-1898 object; every tag resolves to a final block."""
+        if isinstance(block_id, dict):
+            if "blockHash" in block_id:
+                block = self._reader.block_by_hash(parse_hash(block_id["blockHash"], "blockHash"))
+                if block is None:
+                    raise RpcError(EXECUTION_ERROR, "block not found")
+                return block.header
+            if "blockNumber" in block_id:
+                return self._header(block_id["blockNumber"])
+            raise invalid_params("block object needs blockHash or blockNumber")
+        if block_id in ("latest", "pending", "safe", "finalized"):
+            return self._reader.head()
+        if block_id == "earliest":
+            block_id = "0x0"
+        number = parse_quantity(block_id, "block")
+        header = self._reader.header_by_number(number)
+        if header is None:
+            raise RpcError(
+                EXECUTION_ERROR,
+                f"block {number} does not exist yet (head is {self._reader.head().block_number})",
+            )
+        return header
+
+    def _block_param(self, params: list[Any], position: int) -> BlockHeaderAPI:
+        return self._header(params[position] if len(params) > position else "latest")
+
+    def get_block_by_number(self, params: list[Any]) -> dict[str, Any] | None:
+        full = parse_bool(params[1], "full transactions flag") if len(params) > 1 else False
+        block_id = params[0]
+        if isinstance(block_id, str) and block_id.startswith("0x"):
+            block = self._reader.block_by_number(parse_quantity(block_id, "block number"))
+        else:
+            block = self._reader.block_by_hash(self._header(block_id).hash)
+        return None if block is None else format_block(block, full)
+
+    def get_block_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
+        full = parse_bool(params[1], "full transactions flag") if len(params) > 1 else False
+        block = self._reader.block_by_hash(parse_hash(params[0], "block hash"))
+        return None if block is None else format_block(block, full)
+
+    def fee_history(self, params: list[Any]) -> dict[str, Any]:
+        count = min(_quantity_or_int(params[0], "block count"), self.limits.max_fee_history_blocks)
+        newest = self._header(params[1]).block_number
+        percentiles = params[2] if len(params) > 2 else None
+        if percentiles is not None and (
+            not isinstance(percentiles, list)
+            or not all(isinstance(p, int | float) and 0 <= p <= 100 for p in percentiles)
+        ):
+            raise invalid_params("reward percentiles must be a list of numbers from 0 to 100")
+        oldest = max(0, newest - count + 1)
+        blocks = [self._reader.header_by_number(n) for n in range(oldest, newest + 1)]
+        result: dict[str, Any] = {
+            "oldestBlock": quantity(oldest),
+            "baseFeePerGas": [quantity(0)] * (len(blocks) + 1),
+            "gasUsedRatio": [h.gas_used / h.gas_limit if h else 0.0 for h in blocks],
+        }
+        if percentiles is not None:
+            result["reward"] = [[quantity(0)] * len(percentiles) for _ in blocks]
+        return result
+
+    # transactions
+
+    def get_transaction_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
+        tx_hash = parse_hash(params[0], "transaction hash")
+        found = self._reader.locate_transaction(tx_hash)
+        if found is not None:
+            return format_transaction(found.transaction, found.block, found.index)
+        pending = self._pool.get(tx_hash)
+        return None if pending is None else format_transaction(pending, None, None)
+
+    def get_transaction_receipt(self, params: list[Any]) -> dict[str, Any] | None:
+        found = self._reader.locate_transaction(parse_hash(params[0], "transaction hash"))
+        if found is None:
+            return None
+        return format_receipt(found.block, self._reader.receipts(found.block), found.index)
+
+    def send_raw_transaction(self, params: list[Any]) -> str:
+        raw = parse_data(params[0], "signed transaction")
+        try:
+            tx = self._pool.decode(raw)
+            self._pool.add(tx, self._reader.head_state())
+        except TxRejected as exc:
+            raise RpcError(TRANSACTION_REJECTED, str(exc)) from None
+        self._on_transaction()
+        return data(tx.hash)
+
+    # state
+
+    def get_transaction_count(self, params: list[Any]) -> str:
+        account = parse_address(params[0], "address")
+        tag = params[1] if len(params) > 1 else "latest"
+        nonce: int = self._reader.state_at(self._header(tag)).get_nonce(account)
+        if tag == "pending":
+            nonce = self._pool.pending_nonce(account, nonce)
+        return quantity(nonce)
+
+    def get_balance(self, params: list[Any]) -> str:
+        account = parse_address(params[0], "address")
+        return quantity(self._reader.state_at(self._block_param(params, 1)).get_balance(account))
+
+    def get_code(self, params: list[Any]) -> str:
+        account = parse_address(params[0], "address")
+        return data(self._reader.state_at(self._block_param(params, 1)).get_code(account))
+
+    def get_storage_at(self, params: list[Any]) -> str:
+        account = parse_address(params[0], "address")
+        slot = parse_quantity(params[1], "storage slot")
+        value: int = self._reader.state_at(self._block_param(params, 2)).get_storage(account, slot)
+        return data(value.to_bytes(32, "big"))
+
+    # execution
+
+    def _call_params(self, call: object) -> tuple[Address | None, bytes, bytes, int | None, int]:
+        if not isinstance(call, dict):
+            raise invalid_params("call must be an object with at least `to` or `data`")
+        sender = parse_address(call["from"], "from") if call.get("from") else None
+        to = parse_address(call["to"], "to") if call.get("to") else b""
+        payload = call.get("input", call.get("data"))
+        body = parse_data(payload, "input") if payload is not None else b""
+        gas = parse_quantity(call["gas"], "gas") if call.get("gas") is not None else None
+        value = parse_quantity(call["value"], "value") if call.get("value") is not None else 0
+        return sender, to, body, gas, value
+
+    def call(self, params: list[Any]) -> str:
+        sender, to, body, gas, value = self._call_params(params[0])
+        header = self._block_param(params, 1)
+        if gas is not None and gas > header.gas_limit:
+            raise invalid_params(f"gas {gas} exceeds the block gas limit {header.gas_limit}")
+        try:
+            computation = self._reader.call(
+                header, sender=sender, to=to, data=body, gas=gas, value=value
+            )
+        except ValidationError as exc:
+            raise RpcError(EXECUTION_ERROR, f"call is not executable: {exc}") from None
+        if computation.is_error:
+            raise _execution_error(computation.error, computation.output)
+        return data(computation.output)
+
+    def estimate_gas(self, params: list[Any]) -> str:
+        sender, to, body, _, value = self._call_params(params[0])
+        header = self._block_param(params, 1)
+        try:
+            trial = self._reader.call(
+                header, sender=sender, to=to, data=body, gas=None, value=value
+            )
+            if trial.is_error:
+                raise _execution_error(trial.error, trial.output)
+            gas = self._reader.estimate_gas(header, sender=sender, to=to, data=body, value=value)
+        except ValidationError as exc:
+            raise RpcError(EXECUTION_ERROR, f"call is not executable: {exc}") from None
+        return quantity(gas)
+
+    # logs
+
+    def _log_bound(self, block_id: object, head: int) -> int:
+        """A filter bound; unlike a block lookup, a future block number is allowed."""
+        if block_id is None or not (isinstance(block_id, str) and block_id.startswith("0x")):
+            return self._header(block_id or "latest").block_number
+        return parse_quantity(block_id, "block")
+
+    def get_logs(self, params: list[Any]) -> list[dict[str, Any]]:
+        query = params[0]
+        if not isinstance(query, dict):
+            raise invalid_params("filter must be an object")
+        head = self._reader.head().block_number
+        if "blockHash" in query:
+            if "fromBlock" in query or "toBlock" in query:
+                raise invalid_params("use either blockHash or fromBlock/toBlock, not both")
+            block = self._reader.block_by_hash(parse_hash(query["blockHash"], "blockHash"))
+            if block is None:
+                raise RpcError(EXECUTION_ERROR, "block not found")
+            start = end = int(block.number)
+        else:
+            start = self._log_bound(query.get("fromBlock"), head)
+            end = self._log_bound(query.get("toBlock"), head)
+        if start > end:
+            raise invalid_params(f"fromBlock {start} is after toBlock {end}")
+        log_filter = LogFilter(
+            from_block=start,
+            to_block=min(end, head),
+            addresses=_addresses(query.get("address")),
+            topics=_topics(query.get("topics")),
+        )
+        span = end - start + 1
+        if not log_filter.is_selective and span > self.limits.max_logs_block_range:
+            raise RpcError(
+                LIMIT_EXCEEDED,
+                f"block range {start}-{end} spans {span} blocks; without an address or topic "
+                f"filter at most {self.limits.max_logs_block_range} blocks may be queried",
+            )
+        if start > head:
+            return []
+        try:
+            logs = self._reader.query_logs(log_filter, self.limits.max_logs)
+        except TooManyLogs as exc:
+            raise RpcError(LIMIT_EXCEEDED, str(exc)) from None
+        hashes: dict[int, bytes] = {}
+        for entry in logs:
+            if entry.block_number not in hashes:
+                header = self._reader.header_by_number(entry.block_number)
+                hashes[entry.block_number] = header.hash if header else b""
+        return [format_log(entry, hashes[entry.block_number]) for entry in logs]
+
+
+def _quantity_or_int(value: object, name: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return parse_quantity(value, name)
+
+
+def _addresses(value: object) -> frozenset[bytes]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, list):
+        return frozenset(parse_address(v, "address") for v in value)
+    return frozenset([parse_address(value, "address")])
+
+
+def _topics(value: object) -> tuple[frozenset[bytes] | None, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 4:
+        raise invalid_params("topics must be a list of at most 4 entries")
+    topics: list[frozenset[bytes] | None] = []
+    for entry in value:
+        if entry is None:
+            topics.append(None)
+        elif isinstance(entry, list):
+            topics.append(frozenset(parse_hash(t, "topic") for t in entry) or None)
+        else:
+            topics.append(frozenset([parse_hash(entry, "topic")]))
+    return tuple(topics)
+
+
+def _execution_error(error: Exception, output: bytes) -> RpcError:
+    if isinstance(error, Revert):
+        reason = _revert_reason(output)
+        message = f"execution reverted: {reason}" if reason else "execution reverted"
+        return RpcError(REVERTED, message, data(output) if output else None)
+    reason = str(error) or type(error).__name__
+    return RpcError(EXECUTION_ERROR, f"execution failed: {reason}")
+
+
+def _revert_reason(output: bytes) -> str | None:
+    """The message of a Solidity `Error(string)` revert, if that is what `output` is."""
+    if output[:4] != _ERROR_STRING_SELECTOR:
+        return None
+    try:
+        (reason,) = decode(["string"], output[4:])
+    except (DecodingError, ValueError):
+        return None
+    return str(reason)

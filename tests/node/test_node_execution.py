@@ -1,0 +1,199 @@
+"""In-process checks of the node's parts: genesis, staged storage, block execution and import,
+and the pool's nonce ordering."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth.abc import SignedTransactionAPI
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import Address
+from eth_utils import to_canonical_address, to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from node_helpers import EMITTER
+
+from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity
+from cityledger.node.chain import BlockExecutor, write_genesis
+from cityledger.node.genesis import AllocAccount, Genesis, build_genesis
+from cityledger.node.storage import BlockStage, LevelDB
+from cityledger.node.txpool import PoolLimits, TxPool, TxRejected
+
+CHAIN_ID = 4242
+
+
+@pytest.fixture(scope="module")
+def admin() -> LocalAccount:
+    account: LocalAccount = Account.from_key("0x" + "11" * 32)
+    return account
+
+
+@pytest.fixture(scope="module")
+def genesis(admin: LocalAccount) -> Genesis:
+    spec = ConsortiumSpec(
+        cities=(FoundingCity("Test City", admin.address, Account.create().address, "test"),)
+    )
+    return build_genesis(CHAIN_ID, spec, timestamp=1_700_000_000)
+
+
+def open_chain(path: Path, genesis: Genesis) -> tuple[LevelDB, BlockExecutor]:
+    db = LevelDB(path)
+    write_genesis(db, genesis.chain_id, genesis.header_params(), genesis.state())
+    return db, BlockExecutor(db, genesis.chain_id)
+
+
+def signed(account: LocalAccount, nonce: int, data: str, to: str | None = None) -> bytes:
+    tx: dict[str, Any] = {
+        "nonce": nonce,
+        "gas": 1_000_000,
+        "maxFeePerGas": 0,
+        "maxPriorityFeePerGas": 0,
+        "chainId": CHAIN_ID,
+        "data": data,
+    }
+    if to is not None:
+        tx["to"] = to
+    raw: bytes = account.sign_transaction(tx).raw_transaction
+    return raw
+
+
+def test_genesis_round_trips_through_json(genesis: Genesis) -> None:
+    assert Genesis.from_json(json.loads(json.dumps(genesis.to_json()))) == genesis
+    assert set(genesis.system_contracts) == {
+        "Consortium",
+        "DataGrants",
+        "AccessLog",
+        "LeakRegistry",
+        "ResourceAllocation",
+    }
+    assert all(genesis.alloc[a].code for a in genesis.system_contracts.values())
+
+
+def test_stage_reaches_disk_only_on_flush(tmp_path: Path) -> None:
+    db = LevelDB(tmp_path / "db")
+    stage = BlockStage(db)
+    stage[b"a"] = b"1"
+    del stage[b"a"]
+    stage[b"b"] = b"2"
+    assert stage[b"b"] == b"2"
+    assert b"b" not in db
+    stage.discard()
+    assert b"b" not in stage
+    stage[b"c"] = b"3"
+    stage.flush()
+    assert db[b"c"] == b"3"
+
+
+def test_executed_block_imports_identically_elsewhere(
+    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+) -> None:
+    db_a, proposer = open_chain(tmp_path / "a", genesis)
+    db_b, follower = open_chain(tmp_path / "b", genesis)
+    pool = TxPool(PoolLimits())
+    txs = [pool.decode(signed(admin, 0, EMITTER["bytecode"]))]
+    executed = proposer.execute(txs, b"\x01" * 20, 1_700_000_100)
+    assert not executed.dropped
+    proposer.commit()
+    receipts = follower.import_block(executed.block)
+    follower.commit()
+    assert [r.gas_used for r in receipts] == [r.gas_used for r in executed.receipts]
+    assert follower.chain.get_canonical_head() == proposer.chain.get_canonical_head()
+    db_a.close()
+    db_b.close()
+
+
+def test_abandoned_block_leaves_no_trace(
+    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+) -> None:
+    db, executor = open_chain(tmp_path / "db", genesis)
+    head = executor.chain.get_canonical_head()
+    pool = TxPool(PoolLimits())
+    executor.execute([pool.decode(signed(admin, 0, EMITTER["bytecode"]))], b"\0" * 20, 1)
+    executor.abandon()
+    reopened = BlockExecutor(db, genesis.chain_id)
+    assert reopened.chain.get_canonical_head() == head
+    db.close()
+
+
+class FixedHead:
+    """A head state where everyone may send and every account starts at `nonce`."""
+
+    def __init__(self, nonce: int) -> None:
+        self._nonce = nonce
+
+    chain_id = CHAIN_ID
+    gas_limit = 30_000_000
+
+    def nonce(self, address: Address) -> int:
+        return self._nonce
+
+    def balance(self, address: Address) -> int:
+        return 0
+
+    def is_permitted_sender(self, address: Address) -> bool:
+        return True
+
+
+@settings(max_examples=40, deadline=None)
+@given(order=st.permutations(range(8)), senders=st.integers(1, 3))
+def test_pool_releases_each_senders_transactions_in_nonce_order(
+    order: list[int], senders: int
+) -> None:
+    accounts = [Account.from_key(bytes([i + 1]) * 32) for i in range(senders)]
+    pool = TxPool(PoolLimits())
+    head = FixedHead(0)
+    for nonce in order:
+        for account in accounts:
+            pool.add(pool.decode(signed(account, nonce, "0x", to=account.address)), head)
+    address = to_canonical_address(accounts[0].address)
+    assert pool.pending_nonce(address, 0) == 8
+    batch: list[SignedTransactionAPI] = pool.take_batch(30_000_000)
+    assert len(batch) == 8 * senders
+    for account in accounts:
+        mine = [tx.nonce for tx in batch if to_checksum_address(tx.sender) == account.address]
+        assert mine == list(range(8))
+    with pytest.raises(TxRejected, match="already pending"):
+        pool.add(pool.decode(signed(accounts[0], 3, "0x", to=accounts[0].address)), head)
+    pool.settle(batch, [])
+    assert len(pool) == 0
+    with pytest.raises(TxRejected, match="already used"):
+        pool.add(pool.decode(signed(accounts[0], 3, "0x", to=accounts[0].address)), FixedHead(8))
+
+
+def test_transaction_the_state_no_longer_admits_is_dropped(
+    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+) -> None:
+    rich = dataclasses.replace(
+        genesis, alloc={**genesis.alloc, admin.address: AllocAccount(balance=1_000)}
+    )
+    db, executor = open_chain(tmp_path / "db", rich)
+    pool = TxPool(PoolLimits())
+    payee = Account.create().address
+    spend_all = [
+        pool.decode(
+            admin.sign_transaction(
+                {
+                    "nonce": nonce,
+                    "to": payee,
+                    "value": 1_000,
+                    "gas": 21_000,
+                    "maxFeePerGas": 0,
+                    "maxPriorityFeePerGas": 0,
+                    "chainId": CHAIN_ID,
+                }
+            ).raw_transaction
+        )
+        for nonce in (0, 1)
+    ]
+    executed = executor.execute(spend_all, b"\0" * 20, 1_700_000_100)
+    assert [tx.hash for tx in executed.block.transactions] == [spend_all[0].hash]
+    assert [tx.hash for tx in executed.dropped] == [spend_all[1].hash]
+    executor.commit()
+    state = executor.chain.get_vm().state
+    assert state.get_balance(to_canonical_address(payee)) == 1_000
+    db.close()
