@@ -153,13 +153,14 @@ class BlockExecutor:
     def _mine(
         self, transactions: list[SignedTransactionAPI], coinbase: bytes, timestamp: int
     ) -> tuple[BlockImportResult, tuple[ReceiptAPI, ...], tuple[ComputationAPI, ...]]:
-        return self.chain.mine_all(
-            transactions,
-            coinbase=coinbase,
-            timestamp=timestamp,
-            mix_hash=ZERO_HASH32,
-            blob_gas_used=0,
+        # The header fields go on the pending header first: py-evm's mine_all would run the
+        # transactions against the unmodified header and stamp the new fields on afterwards,
+        # so `block.timestamp` seen by contracts would differ from the block's own, and every
+        # other validator re-executing the block would compute another state root.
+        self.chain.header = self.chain.header.copy(
+            coinbase=coinbase, timestamp=timestamp, mix_hash=ZERO_HASH32
         )
+        return self.chain.mine_all(transactions, blob_gas_used=0)
 
     def _split_valid(
         self, transactions: list[SignedTransactionAPI], coinbase: bytes, timestamp: int

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from cityledger.node.block_producer import ProducerSettings
 from cityledger.node.config import (
     DEFAULT_CHAIN_ID,
     DEFAULT_RPC_HOST,
@@ -17,6 +16,8 @@ from cityledger.node.config import (
     DataDir,
     NodeConfig,
 )
+from cityledger.node.consensus.core import RoundTimeouts
+from cityledger.node.consensus.engine import EngineSettings
 from cityledger.node.genesis import Genesis
 from cityledger.node.initialize import InitError, init_dev, init_from_file, write_dev_info
 from cityledger.node.logs import configure_logging
@@ -89,6 +90,14 @@ def start(
         float | None,
         typer.Option("--heartbeat", help="Seconds idle before an empty block (default: never)."),
     ] = None,
+    round_timeout: Annotated[
+        float,
+        typer.Option("--round-timeout", help="Round 0's timeout in seconds; doubles per round."),
+    ] = 1.0,
+    max_round_timeout: Annotated[
+        float,
+        typer.Option("--max-round-timeout", help="Cap on a round's timeout, in seconds."),
+    ] = 30.0,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the node (initializing DIR first if --dev or --genesis is given and DIR is empty)."""
@@ -98,7 +107,10 @@ def start(
         directory,
         rpc_host=rpc_host,
         rpc_port=rpc_port,
-        producer=ProducerSettings(heartbeat_seconds=heartbeat),
+        consensus=EngineSettings(
+            timeouts=RoundTimeouts(base=round_timeout, cap=max_round_timeout),
+            heartbeat_seconds=heartbeat,
+        ),
     )
     try:
         if not directory.is_initialized and (dev or genesis is not None):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cityledger.node.block_producer import ProducerSettings
+from cityledger.node.consensus.engine import EngineSettings
+from cityledger.node.p2p import Peer
 from cityledger.node.rpc_methods import RpcLimits
 from cityledger.node.txpool import PoolLimits
 
@@ -38,6 +40,11 @@ class DataDir:
         return self.root / "dev.json"
 
     @property
+    def network(self) -> Path:
+        """Where this node listens for peers and who they are (written by `testnet`)."""
+        return self.root / "network.json"
+
+    @property
     def is_initialized(self) -> bool:
         return self.genesis.exists() and self.chaindata.exists()
 
@@ -49,8 +56,50 @@ class NodeConfig:
     rpc_port: int = DEFAULT_RPC_PORT
     pool: PoolLimits = field(default_factory=PoolLimits)
     rpc: RpcLimits = field(default_factory=RpcLimits)
-    producer: ProducerSettings = field(default_factory=ProducerSettings)
+    consensus: EngineSettings = field(default_factory=EngineSettings)
 
     @property
     def rpc_url(self) -> str:
         return f"http://{self.rpc_host}:{self.rpc_port}"
+
+
+class NetworkConfigError(ValueError):
+    """network.json is missing fields or malformed."""
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The p2p side of a node: its listening address and every other node of the network."""
+
+    p2p_host: str
+    p2p_port: int
+    peers: tuple[Peer, ...]
+
+    @property
+    def p2p_url(self) -> str:
+        return f"http://{self.p2p_host}:{self.p2p_port}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "p2pHost": self.p2p_host,
+            "p2pPort": self.p2p_port,
+            "peers": [{"address": "0x" + p.address.hex(), "url": p.url} for p in self.peers],
+        }
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> NetworkSettings:
+        try:
+            raw = json.loads(path.read_text())
+            return cls(
+                p2p_host=str(raw["p2pHost"]),
+                p2p_port=int(raw["p2pPort"]),
+                peers=tuple(
+                    Peer(bytes.fromhex(str(p["address"]).removeprefix("0x")), str(p["url"]))
+                    for p in raw["peers"]
+                ),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise NetworkConfigError(f"{path} is not a valid network file: {exc}") from None

@@ -11,8 +11,6 @@ import rlp
 from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth_utils import ValidationError
 
-from cityledger.contracts.artifacts import load_artifact
-from cityledger.node.abi import ViewCallError, call_view
 from cityledger.node.chain import BlockExecutor, CityVM
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
@@ -20,6 +18,7 @@ from cityledger.node.consensus.signing import Address
 from cityledger.node.logindex import index_block
 from cityledger.node.reader import ChainReader
 from cityledger.node.txpool import TxPool
+from cityledger.node.validator_set import validators_at
 
 log = logging.getLogger("cityledger.node.chain")
 
@@ -67,24 +66,10 @@ class ExecutingChain:
 
     def validators_at(self, height: int) -> tuple[Address, ...]:
         cached = self._validators.get(height)
-        if cached is not None:
-            return cached
-        parent = self._reader.header_by_number(height - 1)
-        if parent is None:
-            raise ValueError(f"block {height - 1} is not final here yet")
-        try:
-            addresses = call_view(
-                self._reader.state_at(parent),
-                self._consortium,
-                load_artifact("Consortium").abi,
-                "getValidators",
-                [],
-            )
-        except ViewCallError as exc:
-            raise ValueError(f"cannot read the validator set of block {height}: {exc}") from None
-        validators = tuple(bytes.fromhex(a.removeprefix("0x")) for a in addresses)
-        self._validators = {height: validators}  # only the current height is ever asked twice
-        return validators
+        if cached is None:
+            cached = validators_at(self._reader, self._consortium, height)
+            self._validators = {height: cached}  # only the current height is asked repeatedly
+        return cached
 
     def has_pending_work(self) -> bool:
         return self._pool.has_ready

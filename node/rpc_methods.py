@@ -57,7 +57,7 @@ class EthMethods:
         self,
         reader: ChainReader,
         pool: TxPool,
-        on_transaction: Callable[[], None],
+        on_transaction: Callable[[bytes], None],
         limits: RpcLimits,
     ) -> None:
         self._reader = reader
@@ -104,7 +104,7 @@ class EthMethods:
 
     # blocks
 
-    def _header(self, block_id: object) -> BlockHeaderAPI:
+    def resolve_block(self, block_id: object) -> BlockHeaderAPI:
         """A block by tag, number or EIP-1898 object; every tag resolves to a final block."""
         if isinstance(block_id, dict):
             if "blockHash" in block_id:
@@ -113,7 +113,7 @@ class EthMethods:
                     raise RpcError(EXECUTION_ERROR, "block not found")
                 return block.header
             if "blockNumber" in block_id:
-                return self._header(block_id["blockNumber"])
+                return self.resolve_block(block_id["blockNumber"])
             raise invalid_params("block object needs blockHash or blockNumber")
         if block_id in ("latest", "pending", "safe", "finalized"):
             return self._reader.head()
@@ -129,7 +129,7 @@ class EthMethods:
         return header
 
     def _block_param(self, params: list[Any], position: int) -> BlockHeaderAPI:
-        return self._header(params[position] if len(params) > position else "latest")
+        return self.resolve_block(params[position] if len(params) > position else "latest")
 
     def get_block_by_number(self, params: list[Any]) -> dict[str, Any] | None:
         full = parse_bool(params[1], "full transactions flag") if len(params) > 1 else False
@@ -137,7 +137,7 @@ class EthMethods:
         if isinstance(block_id, str) and block_id.startswith("0x"):
             block = self._reader.block_by_number(parse_quantity(block_id, "block number"))
         else:
-            block = self._reader.block_by_hash(self._header(block_id).hash)
+            block = self._reader.block_by_hash(self.resolve_block(block_id).hash)
         return None if block is None else format_block(block, full)
 
     def get_block_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
@@ -147,7 +147,7 @@ class EthMethods:
 
     def fee_history(self, params: list[Any]) -> dict[str, Any]:
         count = min(_quantity_or_int(params[0], "block count"), self.limits.max_fee_history_blocks)
-        newest = self._header(params[1]).block_number
+        newest = self.resolve_block(params[1]).block_number
         percentiles = params[2] if len(params) > 2 else None
         if percentiles is not None and (
             not isinstance(percentiles, list)
@@ -188,7 +188,7 @@ class EthMethods:
             self._pool.add(tx, self._reader.head_state())
         except TxRejected as exc:
             raise RpcError(TRANSACTION_REJECTED, str(exc)) from None
-        self._on_transaction()
+        self._on_transaction(raw)
         return data(tx.hash)
 
     # state
@@ -196,7 +196,7 @@ class EthMethods:
     def get_transaction_count(self, params: list[Any]) -> str:
         account = parse_address(params[0], "address")
         tag = params[1] if len(params) > 1 else "latest"
-        nonce: int = self._reader.state_at(self._header(tag)).get_nonce(account)
+        nonce: int = self._reader.state_at(self.resolve_block(tag)).get_nonce(account)
         if tag == "pending":
             nonce = self._pool.pending_nonce(account, nonce)
         return quantity(nonce)
@@ -262,7 +262,7 @@ class EthMethods:
     def _log_bound(self, block_id: object, head: int) -> int:
         """A filter bound; unlike a block lookup, a future block number is allowed."""
         if block_id is None or not (isinstance(block_id, str) and block_id.startswith("0x")):
-            return self._header(block_id or "latest").block_number
+            return self.resolve_block(block_id or "latest").block_number
         return parse_quantity(block_id, "block")
 
     def get_logs(self, params: list[Any]) -> list[dict[str, Any]]:

@@ -8,8 +8,10 @@ a gap wait in *future* until the gap is filled.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from eth.abc import SignedTransactionAPI
 from eth_typing import Address
@@ -57,24 +59,44 @@ class _Sender:
     count: int = 0  # ready + in flight + future
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(method: Callable[Concatenate[TxPool, P], R]) -> Callable[Concatenate[TxPool, P], R]:
+    def wrapper(pool: TxPool, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with pool._lock:
+            return method(pool, *args, **kwargs)
+
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
 class TxPool:
+    """Thread-safe: RPC and peers add on the event loop while blocks are built in a worker."""
+
     def __init__(self, limits: PoolLimits) -> None:
         self.limits = limits
+        self._lock = threading.RLock()
         self._ready: dict[bytes, SignedTransactionAPI] = {}
         self._in_flight: dict[bytes, SignedTransactionAPI] = {}
         self._senders: dict[bytes, _Sender] = {}
         self._known: dict[bytes, SignedTransactionAPI] = {}
 
+    @_locked
     def __len__(self) -> int:
         return len(self._known)
 
     @property
     def has_ready(self) -> bool:
-        return bool(self._ready)
+        with self._lock:
+            return bool(self._ready)
 
+    @_locked
     def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
         return self._known.get(tx_hash)
 
+    @_locked
     def pending_nonce(self, address: bytes, head_nonce: int) -> int:
         sender = self._senders.get(address)
         return head_nonce if sender is None else max(sender.next_nonce, head_nonce)
@@ -98,6 +120,7 @@ class TxPool:
             ) from None
         return tx
 
+    @_locked
     def add(self, tx: SignedTransactionAPI, head: HeadState) -> None:
         if tx.hash in self._known:
             raise TxRejected(f"transaction 0x{tx.hash.hex()} is already pending")
@@ -167,6 +190,7 @@ class TxPool:
         if tx.gas < intrinsic:
             raise TxRejected(f"transaction gas {tx.gas} is below its intrinsic cost {intrinsic}")
 
+    @_locked
     def take_batch(self, gas_limit: int) -> list[SignedTransactionAPI]:
         """Ready transactions, oldest first, whose gas limits fit in one block."""
         batch: list[SignedTransactionAPI] = []
@@ -181,6 +205,7 @@ class TxPool:
             self._in_flight[tx.hash] = tx
         return batch
 
+    @_locked
     def settle(
         self,
         included: list[SignedTransactionAPI],
@@ -195,6 +220,7 @@ class TxPool:
                 self._forget(tx)
             self._senders.pop(sender_address, None)
 
+    @_locked
     def return_batch(self, batch: list[SignedTransactionAPI]) -> None:
         """A batch whose block was not finalized goes back to the front of the queue."""
         rest = self._ready

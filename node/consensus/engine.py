@@ -123,7 +123,8 @@ class ConsensusEngine:
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
         self._started_height: int | None = None
-        self._last_final = time.monotonic()
+        # With a heartbeat, the first block is due at once: a fresh network shows it is live.
+        self._last_final = float("-inf")
         self._stopped = False
 
     # ------------------------------------------------------------ inputs (any task)
@@ -158,9 +159,9 @@ class ConsensusEngine:
     async def run(self) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            while not self._stopped:
+            while True:
                 item = await self._inbox.get()
-                if self._stopped:
+                if self._stopped:  # set by stop() while this task waited
                     break
                 await self._handle(item)
         finally:
@@ -174,8 +175,9 @@ class ConsensusEngine:
 
     async def _heartbeat(self) -> None:
         """Wakes the loop now and then, so a heartbeat block or a stuck start is noticed."""
+        period = min(1.0, self._settings.heartbeat_seconds or 1.0)
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(period)
             self.wake()
 
     async def _handle(self, item: _Input) -> None:

@@ -17,6 +17,8 @@ import random
 from dataclasses import dataclass, field
 from enum import Enum
 
+from eth_utils import keccak
+
 from cityledger.node.consensus.core import (
     Broadcast,
     BuildBlock,
@@ -37,7 +39,6 @@ from cityledger.node.consensus.messages import (
     sign_message,
 )
 from cityledger.node.consensus.signing import Address, KeySigner
-from eth_utils import keccak
 
 CHAIN_ID = 2024
 SIM_TIMEOUTS = RoundTimeouts(base=1.0, cap=8.0)

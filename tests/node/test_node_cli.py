@@ -35,6 +35,8 @@ def test_network_genesis_file_starts_a_node(tmp_path: Path) -> None:
     genesis_file = tmp_path / "network.json"
     genesis.write(genesis_file)
     data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "node.key").write_text(validator.key.hex())  # this node is Harbin's validator
     result = runner.invoke(
         app, ["init", "--data-dir", str(data_dir), "--genesis", str(genesis_file)]
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from eth_utils import to_canonical_address, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from node_helpers import EMITTER
+from web3 import Web3
 
-from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity
+from cityledger.contracts.artifacts import load_artifact
+from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
 from cityledger.node.chain import BlockExecutor, write_genesis
 from cityledger.node.genesis import AllocAccount, Genesis, build_genesis
 from cityledger.node.storage import BlockStage, LevelDB
@@ -95,8 +98,20 @@ def test_executed_block_imports_identically_elsewhere(
     db_a, proposer = open_chain(tmp_path / "a", genesis)
     db_b, follower = open_chain(tmp_path / "b", genesis)
     pool = TxPool(PoolLimits())
-    txs = [pool.decode(signed(admin, 0, EMITTER["bytecode"]))]
-    executed = proposer.execute(txs, b"\x01" * 20, 1_700_000_100)
+    # A proposal stores block.timestamp: the follower must see the timestamp the proposer did.
+    propose = (
+        Web3()
+        .eth.contract(abi=load_artifact("Consortium").abi)
+        .encode_abi("proposeSetRule", [text32("VOTING_PERIOD"), 2 * 86_400])
+    )
+    consortium = genesis.system_contracts["Consortium"]
+    txs = [
+        pool.decode(signed(admin, 0, EMITTER["bytecode"])),
+        pool.decode(signed(admin, 1, propose, to=consortium)),
+    ]
+    # Later than the pending header's own timestamp, as a proposer's clock usually is.
+    executed = proposer.execute(txs, b"\x01" * 20, int(time.time()) + 100)
+    assert [c.is_error for c in executed.computations] == [False, False]
     assert not executed.dropped
     proposer.commit()
     receipts = follower.import_block(executed.block)

@@ -1,0 +1,225 @@
+"""A real 4-validator network (plus one observer) on loopback: finality certificates, crashes,
+loss of quorum, and validator changes by governance. One network for the module; the tests
+run in order and each leaves every node running again."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from cityledger.contracts.artifacts import load_artifact
+from cityledger.contracts.deployment import city_id, text32
+from cityledger.node.consensus.signing import recover_signer
+from cityledger.testnet.network import (
+    DEFAULT_PASSPHRASE,
+    NodeInfo,
+    TestnetInfo,
+    block_number,
+    create,
+    start,
+    start_node,
+    stop,
+    stop_node,
+    wait_for_block,
+)
+
+pytestmark = pytest.mark.slow
+MAX_ROUND_TIMEOUT = 4.0
+GRANTEE = 2
+
+
+class Network:
+    def __init__(self, info: TestnetInfo) -> None:
+        self.info = info
+        self._nonces: dict[str, int] = {}
+
+    def node(self, city: str) -> NodeInfo:
+        return next(n for n in self.info.nodes if n.city == city)
+
+    def w3(self, city: str) -> Web3:
+        return Web3(Web3.HTTPProvider(self.node(city).rpc_url, request_kwargs={"timeout": 10}))
+
+    def admin(self, city: str) -> LocalAccount:
+        entry = next(a for a in self.info.admins if a.city == city)
+        keystore = json.loads(Path(entry.keystore).read_text())
+        return Account.from_key(Account.decrypt(keystore, DEFAULT_PASSPHRASE))
+
+    def consortium(self, w3: Web3) -> Contract:
+        address = self.info.system_contracts["Consortium"]
+        return w3.eth.contract(address=address, abi=load_artifact("Consortium").abi)
+
+    def send(self, via: str, admin_city: str, build: str, *args: object) -> bytes:
+        """Sends Consortium.<build>(*args) from `admin_city`'s admin through `via`'s node."""
+        w3, account = self.w3(via), self.admin(admin_city)
+        if account.address not in self._nonces:
+            self._nonces[account.address] = w3.eth.get_transaction_count(account.address)
+        nonce = self._nonces[account.address]
+        self._nonces[account.address] += 1
+        tx = getattr(self.consortium(w3).functions, build)(*args).build_transaction(
+            {
+                "from": account.address,
+                "nonce": nonce,
+                "gas": 1_000_000,
+                "maxFeePerGas": 0,
+                "maxPriorityFeePerGas": 0,
+                "chainId": self.info.chain_id,
+            }
+        )
+        return bytes(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
+
+    def register_agency(self, via: str, admin_city: str) -> bytes:
+        return self.send(
+            via, admin_city, "registerAgency", Account.create().address, "Bureau", GRANTEE
+        )
+
+    def receipt(self, city: str, tx_hash: bytes, timeout: float = 60.0) -> int:
+        receipt = self.w3(city).eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+        assert receipt["status"] == 1
+        return int(receipt["blockNumber"])
+
+    def signers(self, city: str, number: int) -> tuple[set[bytes], set[bytes]]:
+        """(who sealed block `number`, recovered independently; the validators of that block)."""
+        certificate = self.w3(city).provider.make_request(
+            "cityledger_getFinalityCertificate", [hex(number)]
+        )["result"]
+        block_hash = bytes.fromhex(certificate["blockHash"][2:])
+        block = self.w3(city).eth.get_block(number)
+        assert bytes(block["hash"]) == block_hash
+        recovered = {recover_signer(block_hash, bytes.fromhex(s[2:])) for s in certificate["seals"]}
+        assert None not in recovered
+        validators = {bytes.fromhex(v[2:]) for v in certificate["validators"]}
+        return {r for r in recovered if r is not None}, validators
+
+    def address(self, city: str) -> bytes:
+        return bytes.fromhex(self.node(city).validator[2:])
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    directory = tmp_path_factory.mktemp("testnet")
+    info = create(directory, validators=4, observers=1, max_round_timeout=MAX_ROUND_TIMEOUT)
+    start(info)
+    try:
+        wait_for_block(info, 1)
+        yield Network(info)
+    finally:
+        stop(info)
+
+
+def test_transactions_sent_to_every_node_are_final_with_verifiable_certificates(
+    network: Network,
+) -> None:
+    founding = ["Harbin", "Qiqihar", "Mudanjiang", "Jiamusi"]
+    hashes = [(city, network.register_agency(city, city)) for city in founding]
+    blocks = {network.receipt(city, tx) for city, tx in hashes}
+    head = max(blocks)
+    founding_addresses = {network.address(c) for c in founding}
+    for number in range(1, head + 1):
+        signers, validators = network.signers("Harbin", number)
+        assert validators == founding_addresses
+        assert len(signers) >= 3 and signers <= validators
+    # The observer follows the same chain.
+    wait_for_block(network.info, head)
+    observer = network.w3("Suihua")
+    assert observer.eth.get_block(head)["hash"] == network.w3("Harbin").eth.get_block(head)["hash"]
+
+
+def test_a_killed_validator_is_not_missed_and_catches_up(network: Network) -> None:
+    jiamusi = network.node("Jiamusi")
+    stop_node(network.info, jiamusi, signal.SIGKILL)
+    during = [
+        network.receipt("Harbin", network.register_agency("Harbin", "Harbin")) for _ in range(3)
+    ]
+    start_node(network.info, jiamusi)
+    wait_for_block(network.info, max(during))
+    # With Qiqihar down, no block can be final without Jiamusi's vote: it votes again.
+    qiqihar = network.node("Qiqihar")
+    stop_node(network.info, qiqihar)
+    try:
+        number = network.receipt("Harbin", network.register_agency("Harbin", "Harbin"))
+        signers, _ = network.signers("Harbin", number)
+        assert network.address("Jiamusi") in signers
+    finally:
+        start_node(network.info, qiqihar)
+    wait_for_block(network.info, number)
+
+
+def test_two_of_four_down_stops_finality_until_one_returns(network: Network) -> None:
+    before = block_number(network.node("Harbin"))
+    assert before is not None
+    down = [network.node("Mudanjiang"), network.node("Jiamusi")]
+    for node in down:
+        stop_node(network.info, node)
+    try:
+        tx = network.register_agency("Harbin", "Harbin")
+        time.sleep(3 * MAX_ROUND_TIMEOUT)
+        assert block_number(network.node("Harbin")) == before, "2 of 4 validators finalized a block"
+        assert block_number(network.node("Qiqihar")) == before
+        start_node(network.info, down[0])
+        returned = time.monotonic()
+        number = network.receipt("Harbin", tx, timeout=60)
+        resumed_after = time.monotonic() - returned
+    finally:
+        for node in down:
+            start_node(network.info, node)
+    assert number == before + 1
+    # Node start-up (a few seconds) plus at most a few capped round timeouts.
+    assert resumed_after < 30 + 3 * MAX_ROUND_TIMEOUT
+    wait_for_block(network.info, number)
+
+
+def test_governance_admits_a_validator_and_removes_one(network: Network) -> None:
+    # Suihua's node has followed the chain as an observer; the consortium admits the city.
+    suihua_admin = network.admin("Suihua")
+    propose = network.send(
+        "Harbin",
+        "Harbin",
+        "proposeAdmitCity",
+        "Suihua",
+        suihua_admin.address,
+        network.node("Suihua").validator,
+        text32("Heilongjiang"),
+    )
+    network.receipt("Harbin", propose)
+    consortium = network.consortium(network.w3("Harbin"))
+    proposal = int(consortium.functions.proposalCount().call())
+    for city in ("Qiqihar", "Mudanjiang"):
+        admitted = network.receipt("Harbin", network.send("Harbin", city, "vote", proposal))
+    assert consortium.functions.isActiveCity(city_id("Suihua")).call()
+    # From the next block on, five validators: quorum 4. With Harbin down, the three other
+    # founders cannot finalize alone, so a final block proves Suihua votes.
+    harbin = network.node("Harbin")
+    stop_node(network.info, harbin)
+    try:
+        number = network.receipt("Qiqihar", network.register_agency("Qiqihar", "Qiqihar"))
+        signers, validators = network.signers("Qiqihar", number)
+        assert number > admitted
+        assert network.address("Suihua") in validators and network.address("Suihua") in signers
+    finally:
+        start_node(network.info, harbin)
+    wait_for_block(network.info, number)
+
+    # Remove Jiamusi: 4 of 5 votes. Its node keeps running, but no longer counts.
+    network.receipt(
+        "Harbin", network.send("Harbin", "Harbin", "proposeRemoveCity", city_id("Jiamusi"))
+    )
+    proposal = int(consortium.functions.proposalCount().call())
+    for city in ("Qiqihar", "Mudanjiang", "Suihua"):
+        removed = network.receipt("Harbin", network.send("Harbin", city, "vote", proposal))
+    assert not consortium.functions.isActiveCity(city_id("Jiamusi")).call()
+    later = [
+        network.receipt("Harbin", network.register_agency("Harbin", "Harbin")) for _ in range(3)
+    ]
+    for number in range(removed + 1, max(later) + 1):
+        signers, validators = network.signers("Harbin", number)
+        assert network.address("Jiamusi") not in validators | signers
+        assert len(validators) == 4 and len(signers) >= 3
