@@ -11,14 +11,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import city_id, text32
-from cityledger.node.consensus.signing import recover_signer
+from cityledger.node.consensus.messages import (
+    MessageKind,
+    SignedMessage,
+    sign_message,
+    signature_is_valid,
+)
+from cityledger.node.consensus.signing import KeySigner, recover_signer
+from cityledger.node.p2p import TOPIC_CONSENSUS, Envelope
 from cityledger.testnet.network import (
     DEFAULT_PASSPHRASE,
     NodeInfo,
@@ -223,3 +232,42 @@ def test_governance_admits_a_validator_and_removes_one(network: Network) -> None
         signers, validators = network.signers("Harbin", number)
         assert network.address("Jiamusi") not in validators | signers
         assert len(validators) == 4 and len(signers) >= 3
+
+
+def test_conflicting_votes_from_one_validator_are_kept_as_evidence(network: Network) -> None:
+    qiqihar = network.node("Qiqihar")
+    key = Path(qiqihar.data_dir, "node.key").read_text().strip().removeprefix("0x")
+    signer = KeySigner(bytes.fromhex(key))
+    harbin = network.node("Harbin")
+    head = block_number(harbin)
+    assert head is not None
+    chain_id = network.info.chain_id
+    for block_hash in (keccak(b"one block"), keccak(b"another block")):
+        vote = sign_message(signer, chain_id, MessageKind.PREPARE, head + 1, 0, block_hash)
+        envelope = Envelope.seal(signer, chain_id, TOPIC_CONSENSUS, vote.encode())
+        response = requests.post(f"{harbin.p2p_url}/p2p", data=envelope.encode(), timeout=10)
+        assert response.status_code == 200, response.text
+    evidence: list[dict[str, object]] = []
+    deadline = time.monotonic() + 30
+    while not evidence and time.monotonic() < deadline:
+        evidence = network.w3("Harbin").provider.make_request("cityledger_getEvidence", [])[
+            "result"
+        ]
+        time.sleep(0.2)
+    assert evidence, "the node kept no evidence"
+    offence = evidence[0]
+    assert offence["validator"] == qiqihar.validator.lower()
+    assert offence["kind"] == "PREPARE" and int(str(offence["height"]), 16) == head + 1
+    for side in ("first", "second"):
+        message = SignedMessage.decode(bytes.fromhex(str(offence[side]["encoded"])[2:]))  # type: ignore[index]
+        assert signature_is_valid(message, chain_id) and message.sender == signer.address
+
+
+def test_an_unknown_node_is_refused_by_peers(network: Network) -> None:
+    stranger = KeySigner(keccak(b"not a member of this network"))
+    envelope = Envelope.seal(stranger, network.info.chain_id, TOPIC_CONSENSUS, b"")
+    response = requests.post(
+        f"{network.node('Harbin').p2p_url}/p2p", data=envelope.encode(), timeout=10
+    )
+    assert response.status_code == 403
+    assert "not a peer" in response.text
