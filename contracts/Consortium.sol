@@ -120,6 +120,7 @@ contract Consortium is IConsortium {
     error ProposalNotOpen(uint256 proposalId, ProposalStatus status);
     error AlreadyVoted(uint256 proposalId, bytes32 cityId);
     error InvalidRuleValue(bytes32 key, uint256 value);
+    error NotEnoughVotes(uint256 proposalId, uint256 votes, uint256 needed);
 
     modifier onlyBootstrap() {
         if (!bootstrapping) revert BootstrapClosed();
@@ -259,6 +260,18 @@ contract Consortium is IConsortium {
         _vote(proposalId, voterCity);
     }
 
+    /// Executes an open proposal whose votes already suffice: membership can shrink after the
+    /// votes were cast (a city that had not voted is removed), leaving nobody to cast the last one.
+    function execute(uint256 proposalId) external afterBootstrap {
+        _callerCity();
+        Proposal storage p = _proposal(proposalId);
+        ProposalStatus status = _status(p);
+        if (status != ProposalStatus.Open) revert ProposalNotOpen(proposalId, status);
+        uint256 votes = _tally(proposalId);
+        if (votes < votesNeeded()) revert NotEnoughVotes(proposalId, votes, votesNeeded());
+        _execute(proposalId, p);
+    }
+
     // ---------------------------------------------------------------- views
 
     function isActiveCity(bytes32 cityId) public view returns (bool) {
@@ -394,9 +407,10 @@ contract Consortium is IConsortium {
 
     function _checkUnusedValidator(address validator) private view {
         if (validator == address(0)) revert ZeroAddress();
-        if (_validatorOf[validator] != bytes32(0) || _adminOf[validator] != bytes32(0)) {
-            revert AddressInUse(validator);
-        }
+        if (
+            _validatorOf[validator] != bytes32(0) || _adminOf[validator] != bytes32(0)
+                || _agencies[validator].cityId != bytes32(0)
+        ) revert AddressInUse(validator);
     }
 
     function _checkNewCityAccounts(string memory name, address admin, address validator) private view {

@@ -262,3 +262,30 @@ def test_rules_and_auditor_role_change_by_vote(consortium: TestConsortium) -> No
     # A city admin cannot strip the voted auditor bit when changing roles.
     consortium.transact(con.setAgencyRoles(agency, ROLE_GRANTEE), consortium.admins["Daqing"])
     assert con.hasRole(agency, ROLE_AUDITOR).call()
+
+
+def test_a_validator_cannot_be_an_agency_address(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    agency = consortium.agencies["daqing.health"].address
+    with reverts_with("Consortium", "AddressInUse"):
+        con.proposeChangeValidator(city_id("Daqing"), agency).transact(
+            {"from": consortium.admins["Daqing"].address}
+        )
+
+
+def test_a_proposal_left_with_enough_votes_can_be_executed(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    consortium.transact(
+        con.proposeSetRule(text32("VOTING_PERIOD"), 2 * WEEK), consortium.admins["Harbin"]
+    )
+    rule_pid = _last_proposal(consortium)
+    _vote_by(consortium, rule_pid, ["Qiqihar", "Mudanjiang"])
+    with reverts_with("Consortium", "NotEnoughVotes"):
+        con.execute(rule_pid).transact({"from": consortium.admins["Harbin"].address})
+    # Daqing, which had not voted, leaves: 3 votes of 4 members now suffice, but nobody can vote.
+    consortium.transact(con.proposeRemoveCity(city_id("Daqing")), consortium.admins["Harbin"])
+    _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang", "Jiamusi"])
+    assert _status(consortium, rule_pid) == (OPEN, 3, 3)
+    consortium.transact(con.execute(rule_pid), consortium.admins["Jiamusi"])
+    assert _status(consortium, rule_pid)[0] == EXECUTED
+    assert con.rule(text32("VOTING_PERIOD")).call() == 2 * WEEK
