@@ -43,6 +43,10 @@ def up(
     base_port: Annotated[
         int | None, typer.Option("--base-port", help="First of 2N ports (default: a free range).")
     ] = None,
+    observers: Annotated[
+        int,
+        typer.Option("--observers", help="Extra nodes of cities that may join by vote later."),
+    ] = 0,
     passphrase: Annotated[
         str,
         typer.Option("--passphrase", envvar="CITYLEDGER_PASSPHRASE", help="Keystore passphrase."),
@@ -55,7 +59,9 @@ def up(
             console.print(f"resuming the network in {directory}")
         else:
             with console.status(f"creating keys and genesis for {validators} cities"):
-                info = create(directory, validators, base_port, passphrase=passphrase)
+                info = create(
+                    directory, validators, base_port, passphrase=passphrase, observers=observers
+                )
         start(info)
         with Progress(
             TextColumn("waiting for the first final block"),
