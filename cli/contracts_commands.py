@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
 from cityledger.contracts.compiler import (
     CompileError,
@@ -12,8 +15,6 @@ from cityledger.contracts.compiler import (
     compile_all,
     write_artifacts,
 )
-from rich.console import Console
-from rich.table import Table
 
 app = typer.Typer(
     help="The five system contracts: list, build (needs npm solc), check.", no_args_is_help=True

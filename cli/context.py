@@ -1,0 +1,72 @@
+"""What every command needs: the resolved settings, the signer named by --key, and a Ledger."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from cityledger.cli.settings import ENV_PASSPHRASE, Settings
+from cityledger.sdk import Ledger, Signer
+from cityledger.sdk.errors import LedgerError
+from cityledger.sdk.signers import KeystoreError, load_keystore
+
+
+class CliError(Exception):
+    """A reason to stop, shown to the user as one line."""
+
+
+def passphrase(prompt: str, *, confirm: bool = False) -> str:
+    """The keystore passphrase: $CITYLEDGER_PASSPHRASE, else asked on the terminal."""
+    if os.environ.get(ENV_PASSPHRASE) is not None:
+        return os.environ[ENV_PASSPHRASE]
+    if not sys.stdin.isatty():
+        raise CliError(f"no passphrase: set {ENV_PASSPHRASE} or run from a terminal")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+@dataclass
+class CliState:
+    settings: Settings
+
+    def keystore_path(self, name: str) -> Path:
+        if not name or "/" in name or name.startswith("."):
+            raise CliError(f"invalid key name {name!r}")
+        return self.settings.keys_dir / f"{name}.json"
+
+    def signer(self) -> Signer:
+        name = self.settings.key
+        if name is None:
+            raise CliError("this command signs: name a key with --key NAME (or CITYLEDGER_KEY)")
+        path = self.keystore_path(name)
+        if not path.exists():
+            raise CliError(f"no key named {name!r} in {self.settings.keys_dir} (see `key list`)")
+        try:
+            return load_keystore(path, passphrase(f"Passphrase for key {name}"))
+        except KeystoreError as exc:
+            raise CliError(str(exc)) from None
+
+    def ledger(self, *, signed: bool = True) -> Ledger:
+        signer = self.signer() if signed else None
+        settings = self.settings
+        if settings.manifest is None and settings.consortium is None:
+            raise CliError(
+                "where are the contracts? give --manifest FILE or --consortium ADDRESS "
+                "(or CITYLEDGER_MANIFEST / CITYLEDGER_CONSORTIUM, or the config file)"
+            )
+        try:
+            return Ledger.connect(
+                settings.rpc, signer, manifest=settings.manifest, consortium=settings.consortium
+            )
+        except LedgerError as exc:
+            raise CliError(f"cannot connect to {settings.rpc}: {exc}") from None
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):
+        raise CliError("internal: the CLI's settings were not initialised")
+    return obj

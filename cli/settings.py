@@ -1,0 +1,84 @@
+"""Where the CLI's settings come from, first match wins: command-line option, environment
+variable, config file (~/.config/cityledger/config.toml or $CITYLEDGER_CONFIG)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
+ENV_RPC = "CITYLEDGER_RPC"
+ENV_KEY = "CITYLEDGER_KEY"
+ENV_PASSPHRASE = "CITYLEDGER_PASSPHRASE"
+ENV_CONFIG = "CITYLEDGER_CONFIG"
+ENV_HOME = "CITYLEDGER_HOME"
+ENV_MANIFEST = "CITYLEDGER_MANIFEST"
+ENV_CONSORTIUM = "CITYLEDGER_CONSORTIUM"
+
+
+class SettingsError(ValueError):
+    """A config file that cannot be read."""
+
+
+def config_dir() -> Path:
+    return Path.home() / ".config" / "cityledger"
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(ENV_CONFIG) or config_dir() / "config.toml")
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    rpc: str
+    key: str | None
+    json: bool
+    home: Path
+    manifest: Path | None
+    consortium: str | None
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+
+def resolve(
+    *,
+    rpc: str | None,
+    key: str | None,
+    as_json: bool,
+    manifest: Path | None,
+    consortium: str | None,
+) -> Settings:
+    config = read_config(config_path())
+
+    def pick(option: str | None, env: str, name: str) -> str | None:
+        if option:
+            return option
+        if os.environ.get(env):
+            return os.environ[env]
+        value = config.get(name)
+        return None if value is None else str(value)
+
+    home = pick(None, ENV_HOME, "home")
+    manifest_value = pick(str(manifest) if manifest else None, ENV_MANIFEST, "manifest")
+    return Settings(
+        rpc=pick(rpc, ENV_RPC, "rpc") or DEFAULT_RPC,
+        key=pick(key, ENV_KEY, "key"),
+        json=as_json,
+        home=Path(home).expanduser() if home else config_dir(),
+        manifest=Path(manifest_value).expanduser() if manifest_value else None,
+        consortium=pick(consortium, ENV_CONSORTIUM, "consortium"),
+    )

@@ -1,0 +1,98 @@
+"""The audit trail of data access (AccessLog): per-access records and anchors of off-chain logs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eth_utils import keccak, to_checksum_address
+
+from cityledger.sdk import merkle
+from cityledger.sdk.chain import Chain
+from cityledger.sdk.errors import ContractRevert, LedgerInputError
+from cityledger.sdk.grants_client import with_grantor
+from cityledger.sdk.models import AccessRecord, LogAnchor, hex32, utc
+from cityledger.sdk.receipts import emitted_once, tx_hash
+
+
+def query_hash(query: str | bytes) -> str:
+    """The hash recorded for a query: the query itself stays with the agency."""
+    return hex32(keccak(query if isinstance(query, bytes) else query.encode()))
+
+
+class AccessClient:
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.contract = chain.contract("AccessLog")
+
+    def record(self, grant_id: str, *, query: str, records: int, fields: int) -> AccessRecord:
+        """Records one access by the signer (the grantee) under `grant_id`. A grant that is not
+        active, a field outside its scope or an exhausted quota raises the contract's typed error,
+        whose message names the grant, the reason and who can fix it."""
+        fn = self.contract.functions.recordAccess(
+            bytes.fromhex(hex32(grant_id)[2:]),
+            bytes.fromhex(query_hash(query)[2:]),
+            records,
+            fields,
+        )
+        try:
+            receipt = self.chain.transact(fn)
+        except ContractRevert as exc:
+            raise with_grantor(self.chain, exc) from None
+        event = emitted_once(self.chain, receipt, "AccessLog", "AccessRecorded")
+        return AccessRecord(
+            grant_id=hex32(bytes(event["grantId"])),
+            accessor=to_checksum_address(event["accessor"]),
+            dataset_id=hex32(bytes(event["datasetId"])),
+            query_hash=hex32(bytes(event["queryHash"])),
+            record_count=int(event["recordCount"]),
+            access_number=int(event["accessNumber"]),
+            timestamp=utc(int(event["timestamp"])),
+            block_number=int(receipt["blockNumber"]),
+            tx_hash=tx_hash(receipt),
+        )
+
+    def anchor(
+        self, tree_size: int, root: bytes, consistency_proof: Sequence[bytes] = ()
+    ) -> LogAnchor:
+        """Anchors the signer's off-chain log head; every anchor after the first needs the RFC 9162
+        consistency proof from the previous head (cityledger.sdk.merkle.consistency_proof)."""
+        self.chain.transact(
+            self.contract.functions.anchorLog(tree_size, root, list(consistency_proof))
+        )
+        return self.latest_anchor(self.chain.require_signer().address)
+
+    def anchor_log(self, entries: Sequence[bytes]) -> LogAnchor:
+        """Anchors the head of the signer's whole off-chain log (`entries` in append order),
+        proving it extends the last anchored head. Refuses locally, before sending, a log whose
+        anchored prefix no longer hashes to the anchored root: such a log was rewritten."""
+        agency = self.chain.require_signer().address
+        count = int(self.chain.call(self.contract.functions.anchorCount(agency)))
+        proof: list[bytes] = []
+        if count:
+            last = self.anchor_at(agency, count - 1)
+            if last.tree_size > len(entries):
+                raise LedgerInputError(
+                    f"the log has {len(entries)} entries but {last.tree_size} are already anchored"
+                )
+            if "0x" + merkle.root_hash(entries[: last.tree_size]).hex() != last.root:
+                raise LedgerInputError(
+                    f"the first {last.tree_size} entries no longer hash to the anchored root "
+                    f"{last.root}: the log was rewritten"
+                )
+            proof = merkle.consistency_proof(entries, last.tree_size)
+        return self.anchor(len(entries), merkle.root_hash(entries), proof)
+
+    def anchors(self, agency: str) -> list[LogAnchor]:
+        agency = to_checksum_address(agency)
+        count = int(self.chain.call(self.contract.functions.anchorCount(agency)))
+        return [self.anchor_at(agency, i) for i in range(count)]
+
+    def anchor_at(self, agency: str, index: int) -> LogAnchor:
+        agency = to_checksum_address(agency)
+        size, at, root = self.chain.call(self.contract.functions.anchorAt(agency, index))
+        return LogAnchor(agency, index, int(size), hex32(bytes(root)), utc(int(at)))
+
+    def latest_anchor(self, agency: str) -> LogAnchor:
+        agency = to_checksum_address(agency)
+        count = int(self.chain.call(self.contract.functions.anchorCount(agency)))
+        return self.anchor_at(agency, max(count - 1, 0))  # index 0 of none: NoAnchor

@@ -1,0 +1,277 @@
+"""The SDK's exceptions: one typed class per contract custom error, decoded from revert data,
+plus the transport and timeout failures that are not the contract's doing.
+
+The classes are generated from the error entries of the committed ABIs, so a new custom error in
+a contract becomes a Python exception without code here; the messages below add what a person
+should do about the common ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from eth_abi import decode
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+
+from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
+
+GRANT_STATUS_NAMES = (
+    "unknown",
+    "offered",
+    "accepted",
+    "active",
+    "expired",
+    "suspended",
+    "revoked",
+    "withdrawn",
+)
+INCIDENT_STATUS_NAMES = ("none", "open", "investigating", "attributed", "unattributed", "dismissed")
+ROUND_STATUS_NAMES = ("none", "open", "voting", "approved", "rejected", "cancelled")
+ROLE_NAMES = {1: "GRANTOR", 2: "GRANTEE", 4: "AUDITOR", 8: "ALLOCATOR"}
+
+
+class LedgerError(Exception):
+    """Anything the SDK raises."""
+
+
+class LedgerTransportError(LedgerError):
+    """The node could not be reached, or answered with a JSON-RPC error that is not a revert."""
+
+
+class LedgerTimeout(LedgerError):
+    """A transaction was sent but no receipt arrived in time; it may still be mined later."""
+
+
+class LedgerInputError(LedgerError, ValueError):
+    """The request cannot work as given, found locally before anything was sent (for example
+    a write without a signer, or an offer signed for another chain)."""
+
+
+class LedgerRevert(LedgerError):
+    """A contract refused a call or transaction."""
+
+
+class UnknownRevert(LedgerRevert):
+    """A revert whose data matches no custom error of the system contracts."""
+
+    def __init__(self, reason: str, data: bytes = b"") -> None:
+        super().__init__(reason)
+        self.data = data
+
+
+class ContractRevert(LedgerRevert):
+    """A custom error of a system contract. `args` holds its decoded arguments by name (bytes32
+    as 0x-hex, addresses checksummed); `context` what the SDK knew about the call (for example
+    the grant's grantor), which the message uses to say who can fix it."""
+
+    error_name = "ContractRevert"
+
+    def __init__(
+        self, contract: str, args: Mapping[str, Any], context: Mapping[str, str] | None = None
+    ) -> None:
+        self.contract = contract
+        self.error_args: dict[str, Any] = dict(args)
+        self.context: dict[str, str] = dict(context or {})
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        explain = _MESSAGES.get(self.error_name)
+        text = explain(self.error_args, self.context) if explain else _generic(self)
+        return f"{self.contract} refused ({self.error_name}): {text}"
+
+    def with_context(self, **context: str) -> ContractRevert:
+        """The same error with more context for its message (for example `grantor=`)."""
+        return type(self)(self.contract, self.error_args, {**self.context, **context})
+
+
+def _generic(error: ContractRevert) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in error.error_args.items())
+    return f"{error.error_name}({shown})"
+
+
+def _grant_status(args: Mapping[str, Any]) -> str:
+    return GRANT_STATUS_NAMES[int(args["status"])]
+
+
+def _wrong_status(args: Mapping[str, Any], ctx: Mapping[str, str]) -> str:
+    grant, status = args["grantId"], _grant_status(args)
+    grantor = ctx.get("grantor", "the grantor")
+    advice = {
+        "revoked": f"it was revoked for good; ask {grantor} to offer a new grant",
+        "expired": f"its validity ended; ask {grantor} to offer a new grant",
+        "suspended": "an auditor suspended it during an investigation; "
+        "only an AUDITOR agency can reinstate it",
+        "withdrawn": f"the offer was withdrawn; ask {grantor} for a new offer",
+        "offered": "the grantee has not accepted it yet; the grantee must countersign and submit",
+        "accepted": "it is accepted but its validity has not started yet; wait until validFrom",
+        "active": "it is active, so this step does not apply to it",
+    }.get(status, "this step does not apply to a grant in that state")
+    return f"grant {grant} is {status}: {advice}"
+
+
+def _over_quota(args: Mapping[str, Any], ctx: Mapping[str, str]) -> str:
+    grantor = ctx.get("grantor", "the grantor")
+    return (
+        f"grant {args['grantId']} has used all {args['accessQuota']} accesses of its quota; "
+        f"ask {grantor} to offer a new grant with a larger quota"
+    )
+
+
+def _roles(mask: int) -> str:
+    return "+".join(name for bit, name in ROLE_NAMES.items() if mask & bit) or str(mask)
+
+
+_Explain = Callable[[Mapping[str, Any], Mapping[str, str]], str]
+
+_MESSAGES: dict[str, _Explain] = {
+    "WrongStatus": _wrong_status,
+    "QuotaExhausted": _over_quota,
+    "NotGrantee": lambda a, c: (
+        f"{a['caller']} is not the grantee of grant {a['grantId']}; "
+        "only the grantee may use or accept it (check --key)"
+    ),
+    "NotGrantor": lambda a, c: (
+        f"{a['caller']} is not the grantor of grant {a['grantId']}; "
+        "only the agency that offered it may do this (check --key)"
+    ),
+    "WrongSigner": lambda a, c: (
+        f"the signature was made by {a['recovered']}, but {a['expected']} must sign; "
+        "sign with the grantor's key (offer) or the grantee's key (acceptance)"
+    ),
+    "UnknownGrant": lambda a, c: (
+        f"no grant {a['grantId']} on chain; check the id (`cityledger grant list`)"
+    ),
+    "UnknownDataset": lambda a, c: (
+        f"no dataset {a['datasetId']} on chain; register it first (`cityledger dataset register`)"
+    ),
+    "DatasetExists": lambda a, c: f"dataset {a['datasetId']} is already registered",
+    "GrantExists": lambda a, c: (
+        f"grant {a['grantId']} is already on chain; a signed offer can be submitted only once"
+    ),
+    "NotDatasetOwner": lambda a, c: (
+        f"{a['grantor']} does not own dataset {a['datasetId']} (the owner is {a['owner']}); "
+        "only the owner can offer grants on it"
+    ),
+    "MissingRole": lambda a, c: (
+        f"agency {a['agency']} lacks the {_roles(int(a['role']))} role (or it or its city is "
+        "inactive); its city admin can set roles with `cityledger agency register`"
+    ),
+    "OfferExpired": lambda a, c: (
+        f"the offer's validity ended at {a['validUntil']} (chain time {a['now_']}); "
+        "sign a new offer with a later --valid-until"
+    ),
+    "FieldsOutOfScope": lambda a, c: (
+        f"fields {hex(int(a['fieldsMask']))} are outside grant {a['grantId']}'s scope "
+        f"{hex(int(a['fieldScope']))}; request only granted fields"
+    ),
+    "FieldScopeTooWide": lambda a, c: (
+        f"field scope {hex(int(a['fieldScope']))} names fields beyond the dataset's "
+        f"{a['fieldCount']} fields"
+    ),
+    "InvalidValidity": lambda a, c: (
+        f"validFrom {a['validFrom']} must be before validUntil {a['validUntil']}"
+    ),
+    "SelfGrant": lambda a, c: f"agency {a['agency']} cannot grant a dataset to itself",
+    "NotAuditor": lambda a, c: (
+        f"{a['caller']} is not an AUDITOR agency; auditors are granted by a consortium vote"
+    ),
+    "NotCityAdmin": lambda a, c: (
+        f"{a['caller']} is not the admin of an active member city; use the city admin's key"
+    ),
+    "NotCoordinator": lambda a, c: (
+        f"{a['caller']} is not the admin of pool {a['poolId']}'s coordinating city"
+    ),
+    "NotAllocator": lambda a, c: f"{a['caller']} is neither a city admin nor an ALLOCATOR agency",
+    "NoOpenRound": lambda a, c: (
+        f"pool {a['poolId']} has no open round; the coordinator opens one with "
+        "`cityledger alloc round open`"
+    ),
+    "RoundInProgress": lambda a, c: (
+        f"pool {a['poolId']} already has round {a['roundId']} open or voting; close or cancel it"
+    ),
+    "AmountExceedsRemaining": lambda a, c: (
+        f"pool {a['poolId']} has only {a['remaining']} left, {a['amount']} asked"
+    ),
+    "RequestAlreadyFiled": lambda a, c: (
+        f"city {a['cityId']} already filed a request in round {a['roundId']} of pool {a['poolId']}"
+    ),
+    "AlreadyVoted": lambda a, c: "this city has already voted on it",
+    "InvalidPriority": lambda a, c: f"priority {a['priority']} must be between 1 and 5",
+    "ProposalNotOpen": lambda a, c: (
+        f"proposal {a['proposalId']} is no longer open (executed or expired)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _ErrorAbi:
+    contract: str
+    name: str
+    arg_names: tuple[str, ...]
+    arg_types: tuple[str, ...]
+
+
+def _build_registry() -> tuple[dict[str, type[ContractRevert]], dict[bytes, list[_ErrorAbi]]]:
+    classes: dict[str, type[ContractRevert]] = {}
+    selectors: dict[bytes, list[_ErrorAbi]] = {}
+    for contract in SYSTEM_CONTRACTS:
+        for raw_entry in load_artifact(contract).abi:
+            entry = cast(dict[str, Any], raw_entry)
+            if entry.get("type") != "error":
+                continue
+            name = str(entry["name"])
+            inputs: list[dict[str, Any]] = entry.get("inputs", [])
+            types = tuple(str(i["type"]) for i in inputs)
+            names = tuple(str(i["name"]) for i in inputs)
+            selector = function_signature_to_4byte_selector(f"{name}({','.join(types)})")
+            selectors.setdefault(selector, []).append(_ErrorAbi(contract, name, names, types))
+            if name not in classes:
+                doc = f"The {name} custom error of the system contracts."
+                classes[name] = type(name, (ContractRevert,), {"error_name": name, "__doc__": doc})
+    return classes, selectors
+
+
+ERROR_CLASSES, _SELECTORS = _build_registry()
+
+
+def _plain(value: Any, abi_type: str) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if abi_type == "address":
+        return to_checksum_address(value)
+    return value
+
+
+def decode_revert(data: bytes, called: str | None = None) -> LedgerRevert:
+    """The typed exception for a revert's return data. Several contracts declare some errors
+    alike (NotCityAdmin(address), ...); `called`, the contract the call went to, says whose
+    it is when it declares one, otherwise it came from a contract called on the way."""
+    candidates = _SELECTORS.get(data[:4], [])
+    if not candidates:
+        return UnknownRevert(f"the contract reverted with unrecognised data 0x{data.hex()}", data)
+    known = next((c for c in candidates if c.contract == called), candidates[0])
+    try:
+        values = decode(list(known.arg_types), data[4:])
+    except Exception:  # malformed data: report it rather than mask the revert
+        return UnknownRevert(f"{known.name} revert with undecodable data 0x{data.hex()}", data)
+    args = {
+        n: _plain(v, t) for n, v, t in zip(known.arg_names, values, known.arg_types, strict=True)
+    }
+    return ERROR_CLASSES[known.name](known.contract, args)
+
+
+def error_class(name: str) -> type[ContractRevert]:
+    """The exception class of a custom error, by its Solidity name."""
+    try:
+        return ERROR_CLASSES[name]
+    except KeyError:
+        raise AttributeError(f"no system contract declares an error named {name!r}") from None
+
+
+def __getattr__(name: str) -> type[ContractRevert]:
+    """`errors.WrongStatus`, `errors.QuotaExhausted`, ...: the generated classes."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return error_class(name)

@@ -1,0 +1,131 @@
+"""Reads at scale: traces by dataset, grant, agency and city through indexed topics, in small block
+chunks and time ranges; contract discovery from the Consortium address alone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from anvil_helpers import CITIES, Deployed, role_key
+from eth_keys import keys
+
+from cityledger.sdk import Ledger, Signer
+from cityledger.sdk.audit import AuditClient
+from cityledger.sdk.errors import LedgerTransportError
+from cityledger.sdk.finality import FinalityError
+from cityledger.sdk.history import History, TopicFilter, topic_for
+from cityledger.sdk.models import HistoryEvent, utc
+from cityledger.sdk.offers import GrantOffer
+
+DATASET = "jiamusi/hospital-capacity"
+
+
+def ledger(deployed: Deployed, key: str | None = None) -> Ledger:
+    signer = role_key(key) if key else None
+    return Ledger.connect(deployed.anvil.url, signer, manifest=deployed.manifest_path)
+
+
+@pytest.fixture(scope="module")
+def activity(deployed: Deployed) -> str:
+    """A dataset, a grant, three accesses an hour apart, and an anchored log; the grant id."""
+    jiamusi, harbin = ledger(deployed, "jiamusi.bdc"), ledger(deployed, "harbin.health")
+    dataset = jiamusi.datasets.register(DATASET, schema="ward,beds,free", field_count=3)
+    chain_now = utc(jiamusi.history.timestamp(jiamusi.history.latest_block()))
+    offer = GrantOffer.create(
+        dataset_id=dataset.id,
+        grantor=jiamusi.address or "",
+        grantee=harbin.address or "",
+        purpose="surge-planning",
+        purpose_text="ICU surge planning",
+        fields=0b111,
+        valid_from=chain_now - timedelta(minutes=1),
+        valid_until=chain_now + timedelta(days=2),
+        access_quota=10,
+    )
+    grant = harbin.grants.submit(harbin.grants.countersign(jiamusi.grants.offer_file(offer)))
+    for hour in range(3):
+        deployed.anvil.advance(3600)
+        harbin.access.record(grant.id, query=f"hour {hour}", records=hour + 1, fields=0b1)
+    harbin.access.anchor_log([b"entry 1", b"entry 2"])
+    harbin.access.anchor_log([b"entry 1", b"entry 2", b"entry 3"])
+    return grant.id
+
+
+def events(items: list[HistoryEvent]) -> list[str]:
+    return [e.event for e in items]
+
+
+def test_traces_by_each_key(deployed: Deployed, activity: str) -> None:
+    reader = ledger(deployed)
+    by_grant = list(reader.audit.trace(grant=activity))
+    assert events(by_grant) == ["GrantOffered", "GrantAccepted"] + ["AccessRecorded"] * 3
+    assert events(reader.audit.trace(dataset=DATASET)) == ["DatasetRegistered", *events(by_grant)]
+    by_agency = events(reader.audit.trace(agency=role_key("harbin.health").address))
+    assert by_agency.count("AccessRecorded") == 3 and by_agency.count("LogAnchored") == 2
+    assert "GrantAccepted" in by_agency and "AgencyRegistered" in by_agency
+    by_city = events(reader.audit.trace(city="Harbin"))
+    assert by_city[0] == "CityAdmitted" and by_city.count("LogAnchored") == 2
+    blocks = [(e.block_number, e.log_index) for e in reader.audit.trace(city="Harbin")]
+    assert blocks == sorted(blocks)
+
+
+def test_time_range_and_chunks(deployed: Deployed, activity: str) -> None:
+    reader = ledger(deployed)
+    accesses = [e for e in reader.audit.trace(grant=activity) if e.event == "AccessRecorded"]
+    second = accesses[1].timestamp
+    window = list(reader.audit.trace(grant=activity, since=second, until=second))
+    assert [e.args["recordCount"] for e in window] == [2]
+    later = list(reader.audit.trace(grant=activity, since=second + timedelta(seconds=1)))
+    assert [e.args["recordCount"] for e in later] == [3]
+
+    everything = list(reader.audit.trace(dataset=DATASET))
+    small_chunks = History(reader.chain, deployed.manifest.first_block, chunk_blocks=2)
+    assert list(AuditClient(small_chunks, reader.consortium).trace(dataset=DATASET)) == everything
+
+
+def test_pages(deployed: Deployed, activity: str) -> None:
+    reader = ledger(deployed)
+    filters = [TopicFilter("AccessLog", ("AccessRecorded",), 1, topic_for(activity))]
+    pages = [reader.history.page(filters, offset=o, limit=2) for o in (0, 2, 4)]
+    assert [[e.args["recordCount"] for e in page] for page in pages] == [[1, 2], [3], []]
+
+
+def test_discovery_from_consortium_address(deployed: Deployed, activity: str) -> None:
+    found = Ledger.connect(deployed.anvil.url, consortium=deployed.manifest.consortium)
+    assert found.chain.addresses == deployed.manifest.contracts
+    assert found.grants.get(activity).purpose_code == "surge-planning"
+    assert [c.name for c in found.consortium.cities()] == ["Harbin", "Qiqihar", "Jiamusi", "Daqing"]
+
+
+def test_verify_finality_checks_seals_against_consortium_validators(
+    deployed: Deployed, activity: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The glue around the verifier: block hash from the node, validators from Consortium at the
+    parent block. Anvil serves no certificates, so this one is made with the validator keys."""
+    reader = ledger(deployed)
+    number = reader.history.latest_block()
+    with pytest.raises(LedgerTransportError, match="cityledger_getFinalityCertificate"):
+        reader.verify_finality(number)
+    block = reader.chain.w3.eth.get_block(number)
+    validators = [role_key(f"{city.lower()}.validator") for city in CITIES]
+
+    def certificate(sealers: list[Signer]) -> dict[str, object]:
+        seals = [
+            keys.PrivateKey(s.private_key).sign_msg_hash(bytes(block["hash"])) for s in sealers
+        ]
+        return {
+            "blockNumber": hex(number),
+            "blockHash": "0x" + bytes(block["hash"]).hex(),
+            "round": 0,
+            "validators": [v.address for v in validators],
+            "signers": [s.address for s in sealers],
+            "seals": ["0x" + seal.to_bytes().hex() for seal in seals],
+        }
+
+    served = certificate(validators[:3])
+    monkeypatch.setattr(reader.chain, "raw_request", lambda method, params: served)
+    proof = reader.verify_finality(number)
+    assert proof.quorum == 3 and proof.signers == tuple(v.address for v in validators[:3])
+    served = certificate(validators[:2])
+    with pytest.raises(FinalityError, match="only 2 of 4"):
+        reader.verify_finality(number)
