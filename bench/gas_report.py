@@ -4,17 +4,18 @@
 
 Deploys the founding consortium (five cities, three agencies each, one audit office) on an
 in-process py-evm chain (eth-tester), then walks each contract through its life cycle and prints
-one row per transaction: contract, call, gas used (from the receipt; 21,000 of it is the base
-cost of any transaction). docs/contracts.md quotes the output. Every call must succeed: a
-reverted call stops the script, so the table always describes the paths it names.
+one row per call: contract, call, gas used (from the receipts, the 21,000 base cost of a
+transaction included; a range where repeated runs differed). docs/contracts.md quotes the
+output. Every call must succeed: a reverted call stops the script, so the table always describes
+the paths it names.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_typing import ChecksumAddress
@@ -33,6 +34,8 @@ from cityledger.contracts.deployment import (
     text32,
 )
 from cityledger.sdk import merkle
+from cityledger.sdk.offers import Domain, GrantOffer, OfferFile, countersign, sign_offer
+from cityledger.sdk.signers import Signer
 
 GRANTOR, GRANTEE, AUDITOR, ALLOCATOR = 1, 2, 4, 8
 CITIES = ("Harbin", "Qiqihar", "Mudanjiang", "Jiamusi", "Daqing")
@@ -47,29 +50,9 @@ RULES = ("Proportional", "PriorityWeighted", "MaxMinFair")
 REQUESTS = ((100, 5), (300, 3), (500, 2), (700, 1))
 ROUND_AMOUNT = 1001
 
-OFFER_TYPES = [
-    {"name": "datasetId", "type": "bytes32"},
-    {"name": "grantor", "type": "address"},
-    {"name": "grantee", "type": "address"},
-    {"name": "purposeCode", "type": "bytes32"},
-    {"name": "purposeHash", "type": "bytes32"},
-    {"name": "fieldScope", "type": "uint256"},
-    {"name": "validFrom", "type": "uint64"},
-    {"name": "validUntil", "type": "uint64"},
-    {"name": "accessQuota", "type": "uint32"},
-    {"name": "conditionsHash", "type": "bytes32"},
-    {"name": "salt", "type": "bytes32"},
-]
-DOMAIN_TYPES = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-
 
 class Bench:
-    """The deployed consortium, its accounts, and the rows of the report."""
+    """The deployed consortium, its accounts, and the gas measured so far."""
 
     def __init__(self) -> None:
         backend = PyEVMBackend(genesis_state=PyEVMBackend.generate_genesis_state(num_accounts=40))
@@ -152,59 +135,32 @@ class Bench:
         return "\n".join(lines)
 
 
-def typed(
-    bench: Bench, primary: str, types: list[dict[str, str]], message: dict[str, Any]
-) -> SignableMessage:
-    domain = {
-        "name": "cityledger DataGrants",
-        "version": "1",
-        "chainId": bench.w3.eth.chain_id,
-        "verifyingContract": bench.contracts["DataGrants"].address,
-    }
-    return encode_typed_data(
-        full_message={
-            "types": {"EIP712Domain": DOMAIN_TYPES, primary: types},
-            "primaryType": primary,
-            "domain": domain,
-            "message": message,
-        }
-    )
-
-
 class Grants:
-    """Offers signed offline as EIP-712 typed data, as a grantor and grantee would."""
+    """Offers signed offline with the SDK (EIP-712), as a grantor and grantee would."""
 
     def __init__(
         self, bench: Bench, dataset: bytes, grantor: LocalAccount, grantee: LocalAccount
     ) -> None:
-        self.bench, self.dataset, self.grantor, self.grantee = bench, dataset, grantor, grantee
-        self.salt = 0
+        self.bench, self.dataset = bench, dataset
+        self.grantor, self.grantee = Signer(grantor), Signer(grantee)
+        self.domain = Domain(bench.w3.eth.chain_id, bench.contracts["DataGrants"].address)
 
-    def offer(self) -> dict[str, Any]:
-        self.salt += 1
-        now = self.bench.now()
-        return {
-            "datasetId": self.dataset,
-            "grantor": self.grantor.address,
-            "grantee": self.grantee.address,
-            "purposeCode": text32("EPI-TRACE"),
-            "purposeHash": keccak(text="epidemic contact tracing, case 2026-117"),
-            "fieldScope": 0b1111,
-            "validFrom": now,
-            "validUntil": now + 30 * 86400,
-            "accessQuota": 100,
-            "conditionsHash": keccak(text="no onward transfer; delete after 30 days"),
-            "salt": self.salt.to_bytes(32, "big"),
-        }
-
-    def offer_signature(self, offer: dict[str, Any]) -> bytes:
-        signable = typed(self.bench, "GrantOffer", OFFER_TYPES, offer)
-        return bytes(Account.sign_message(signable, self.grantor.key).signature)
-
-    def acceptance_signature(self, grant_id: bytes) -> bytes:
-        types = [{"name": "grantId", "type": "bytes32"}]
-        signable = typed(self.bench, "GrantAcceptance", types, {"grantId": grant_id})
-        return bytes(Account.sign_message(signable, self.grantee.key).signature)
+    def signed(self) -> OfferFile:
+        """A fresh offer (random salt) signed by the grantor and countersigned by the grantee."""
+        now = datetime.fromtimestamp(self.bench.now(), tz=UTC)
+        offer = GrantOffer.create(
+            dataset_id="0x" + self.dataset.hex(),
+            grantor=self.grantor.address,
+            grantee=self.grantee.address,
+            purpose="EPI-TRACE",
+            purpose_text="epidemic contact tracing, case 2026-117",
+            fields=0b1111,
+            valid_from=now,
+            valid_until=now + timedelta(days=30),
+            access_quota=100,
+            conditions="no onward transfer; delete after 30 days",
+        )
+        return countersign(self.grantee, sign_offer(self.grantor, self.domain, offer))
 
 
 def consortium_calls(b: Bench) -> None:
@@ -249,34 +205,23 @@ def grant_and_access_calls(b: Bench) -> tuple[bytes, list[bytes]]:
     )
     desk = Grants(b, dataset, grantor, grantee)
 
-    first = desk.offer()
-    first_id = fn.hashOffer(first).call()
-    b.run(
-        "DataGrants",
-        "submitGrant (offer + accept; first grant of dataset, grantor, grantee)",
-        fn.submitGrant(first, desk.offer_signature(first), desk.acceptance_signature(first_id)),
-        relayer,
+    def submit(label: str, signed: OfferFile) -> bytes:
+        offer, sigs = signed.offer.as_tuple(), (signed.grantor_signature, signed.grantee_signature)
+        b.run("DataGrants", label, fn.submitGrant(offer, *sigs), relayer)
+        return bytes.fromhex(signed.grant_id[2:])
+
+    first_id = submit(
+        "submitGrant (offer + accept; first grant of dataset, grantor, grantee)", desk.signed()
     )
-    offer = desk.offer()
-    grant_id = b.run(
-        "DataGrants", "offerGrant", fn.offerGrant(offer, desk.offer_signature(offer)), relayer
+    signed = desk.signed()
+    offer_call = fn.offerGrant(signed.offer.as_tuple(), signed.grantor_signature)
+    grant_id = b.run("DataGrants", "offerGrant", offer_call, relayer)
+    b.run("DataGrants", "acceptGrant", fn.acceptGrant(grant_id, signed.grantee_signature), relayer)
+    third_id = submit("submitGrant (offer + accept)", desk.signed())
+    withdrawn = desk.signed()
+    withdrawn_id, _ = b.send(
+        fn.offerGrant(withdrawn.offer.as_tuple(), withdrawn.grantor_signature), relayer
     )
-    b.run(
-        "DataGrants",
-        "acceptGrant",
-        fn.acceptGrant(grant_id, desk.acceptance_signature(grant_id)),
-        relayer,
-    )
-    third = desk.offer()
-    third_id = fn.hashOffer(third).call()
-    b.run(
-        "DataGrants",
-        "submitGrant (offer + accept)",
-        fn.submitGrant(third, desk.offer_signature(third), desk.acceptance_signature(third_id)),
-        relayer,
-    )
-    withdrawn = desk.offer()
-    withdrawn_id, _ = b.send(fn.offerGrant(withdrawn, desk.offer_signature(withdrawn)), relayer)
     b.run("DataGrants", "withdrawOffer", fn.withdrawOffer(withdrawn_id), grantor)
 
     for query in ("select 1", "select 2"):
