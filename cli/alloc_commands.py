@@ -171,11 +171,23 @@ def history(ctx: typer.Context, pool_id: int) -> None:
             ]
         )
         return
-    show_rows(rounds, ROUND_COLUMNS, False, title=f"pool {pool_id} rounds")
+    show_rows(
+        rounds, [c for c in ROUND_COLUMNS if c != "allocations"], False, title=f"pool {pool_id}"
+    )
+    consortium = cli.ledger(signed=False).consortium
     for r in rounds:
-        show_rows(
-            allocation.requests(pool_id, r.id),
-            ["city_id", "amount", "priority", "requester", "filed_at"],
-            False,
-            title=f"round {r.id} requests",
-        )
+        given = dict(r.allocations)
+        recomputed = allocation.expected_allocation(pool_id, r.id) if r.allocations else []
+        rows = [
+            {
+                "city": consortium.city(q.city_id).name,
+                "requested": q.amount,
+                "priority": q.priority,
+                "allocated": given.get(q.city_id),
+                "recomputed here": recomputed[i] if recomputed else None,
+                "filed_at": q.filed_at,
+            }
+            for i, q in enumerate(allocation.requests(pool_id, r.id))
+        ]
+        columns = ["city", "requested", "priority", "allocated", "recomputed here", "filed_at"]
+        show_rows(rows, columns, False, title=f"round {r.id} ({r.rule}, {r.status.name.lower()})")

@@ -12,7 +12,7 @@ import typer
 from cityledger.cli.settings import ENV_PASSPHRASE, Settings
 from cityledger.sdk import Ledger, Signer
 from cityledger.sdk.errors import LedgerError
-from cityledger.sdk.signers import KeystoreError, load_keystore
+from cityledger.sdk.signers import KeystoreError, keystore_address, load_keystore
 
 
 class CliError(Exception):
@@ -36,6 +36,21 @@ class CliState:
         if not name or "/" in name or name.startswith("."):
             raise CliError(f"invalid key name {name!r}")
         return self.settings.keys_dir / f"{name}.json"
+
+    def address(self, name_or_address: str) -> str:
+        """An 0x address as given, or the address of a stored key by its name (no passphrase:
+        keystores declare their address)."""
+        if name_or_address.startswith("0x"):
+            return name_or_address
+        path = self.keystore_path(name_or_address)
+        if not path.exists():
+            raise CliError(
+                f"{name_or_address!r} is not an 0x address, nor a key in {self.settings.keys_dir}"
+            )
+        try:
+            return keystore_address(path)
+        except KeystoreError as exc:
+            raise CliError(str(exc)) from None
 
     def signer(self) -> Signer:
         name = self.settings.key

@@ -46,7 +46,9 @@ def _summary(offer_file: OfferFile, path: Path | None) -> dict[str, object]:
 def offer(
     ctx: typer.Context,
     dataset: str = typer.Option(..., "--dataset", help="Dataset name or 0x id."),
-    grantee: str = typer.Option(..., "--grantee", help="The receiving agency's address."),
+    grantee: str = typer.Option(
+        ..., "--grantee", help="The receiving agency: an 0x address or a key name."
+    ),
     purpose: str = typer.Option(..., "--purpose", help="Purpose code, e.g. epidemic-control."),
     purpose_text: str = typer.Option("", "--purpose-text", help="Purpose statement (hashed)."),
     fields: str = typer.Option(..., "--fields", help="Field indices (0,1,2) or a mask (0x7)."),
@@ -79,7 +81,7 @@ def offer(
     terms = GrantOffer.create(
         dataset_id=dataset_id(dataset),
         grantor=signer.address,
-        grantee=grantee,
+        grantee=cli.address(grantee),
         purpose=purpose,
         purpose_text=purpose_text or purpose,
         fields=parsing.field_mask(fields),

@@ -246,6 +246,7 @@ class Node:
             servers.append(
                 self._server(self._p2p_app(), self.network.p2p_host, self.network.p2p_port)
             )
+
         def shut_down() -> None:
             for server in servers:
                 server.should_exit = True

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cityledger.sdk.errors import LedgerError
+from cityledger.testnet.demo import DEMO_FILE, populate
 from cityledger.testnet.network import (
     DEFAULT_PASSPHRASE,
     MANIFEST,
@@ -22,6 +24,7 @@ from cityledger.testnet.network import (
     start,
     stop,
     wait_for_block,
+    write_cli_config,
 )
 
 app = typer.Typer(help="A local network of city validators on this machine.", no_args_is_help=True)
@@ -51,10 +54,15 @@ def up(
         str,
         typer.Option("--passphrase", envvar="CITYLEDGER_PASSPHRASE", help="Keystore passphrase."),
     ] = DEFAULT_PASSPHRASE,
+    no_demo: Annotated[
+        bool, typer.Option("--no-demo", help="Do not fill a new network with demo data.")
+    ] = False,
 ) -> None:
-    """Create (or resume) the network in DIR, start its nodes, wait until a block is final."""
+    """Create (or resume) the network in DIR, start its nodes, wait until a block is final,
+    and fill a new network with the province's demo data."""
+    fresh = not (directory / MANIFEST).exists()
     try:
-        if (directory / MANIFEST).exists():
+        if not fresh:
             info = TestnetInfo.read(directory)
             console.print(f"resuming the network in {directory}")
         else:
@@ -75,10 +83,14 @@ def up(
             wait_for_block(
                 info, 1, progress=lambda ready, _: progress.update(task, completed=ready)
             )
+        config = write_cli_config(info)
+        if fresh and not no_demo:
+            _fill_with_demo_data(info, passphrase)
     except TestnetError as exc:
         raise _fail(str(exc)) from None
     _print_status(info)
     console.print(f"network manifest: {info.manifest}")
+    console.print(f"use it: export CITYLEDGER_CONFIG={config} CITYLEDGER_PASSPHRASE={passphrase}")
     console.print(f"stop it with: cityledger testnet down --dir {directory}")
 
 
@@ -101,6 +113,21 @@ def down(directory: DirOption = DEFAULT_DIR) -> None:
         raise _fail(str(exc)) from None
     stop(info)
     console.print(f"stopped {len(info.nodes)} nodes in {directory}")
+
+
+def _fill_with_demo_data(info: TestnetInfo, passphrase: str) -> None:
+    if len([n for n in info.nodes if n.validating]) < 4:
+        console.print("demo data needs at least 4 cities; skipped")
+        return
+    try:
+        with console.status("demo data") as spinner:
+            summary = populate(info, passphrase, lambda step: spinner.update(f"demo data: {step}"))
+    except LedgerError as exc:
+        raise TestnetError(f"demo data failed: {exc}") from None
+    console.print(
+        f"demo data: {len(summary.datasets)} datasets, {len(summary.grants)} grants, "
+        f"incident {summary.incident}, vaccine pool {summary.pool} (see {DEMO_FILE})"
+    )
 
 
 def _print_status(info: TestnetInfo) -> None:

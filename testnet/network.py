@@ -377,3 +377,15 @@ def wait_for_block(
         if time.monotonic() > deadline:
             raise TestnetError(f"block {number} was not final on all nodes within {timeout:.0f} s")
         time.sleep(0.25)
+
+
+def write_cli_config(info: TestnetInfo) -> Path:
+    """A `cityledger` CLI config for this network: its first node, the Consortium, and the
+    network's keystores as the CLI's keys (`--key harbin-health`, ...)."""
+    path = Path(info.directory) / "cityledger.toml"
+    path.write_text(
+        f'rpc = "{info.nodes[0].rpc_url}"\n'
+        f'consortium = "{info.system_contracts["Consortium"]}"\n'
+        f'home = "{info.directory}"\n'
+    )
+    return path

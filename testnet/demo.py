@@ -1,0 +1,283 @@
+"""Demo data for a local network, told as the province's story (shared SCENARIOS.md).
+
+Everything goes through the SDK, signed by the agencies' own keystores and sent to their own
+city's node, as in a real deployment. Only hashes of texts reach the chain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from eth_utils import keccak
+
+from cityledger.sdk.allocation import AllocationRule
+from cityledger.sdk.grants_client import dataset_id
+from cityledger.sdk.ledger import Ledger
+from cityledger.sdk.merkle import root_hash
+from cityledger.sdk.models import IncidentStatus, RoundStatus, Sensitivity
+from cityledger.sdk.offers import GrantOffer
+from cityledger.sdk.signers import load_keystore
+from cityledger.testnet.network import AccountInfo, TestnetInfo
+
+TRAVEL_DATASET = "jiamusi/epidemic-travel-trace"
+TRAVEL_FIELDS = ("id_hash", "name", "phone", "trajectory", "test_result", "visit_time", "cell_id")
+ICU_DATASET = "harbin/icu-bed-occupancy"
+TRAFFIC_DATASET = "qiqihar/road-traffic-flow"
+DEMO_FILE = "demo.json"
+
+
+def _slug(city: str) -> str:
+    return city.lower().replace(" ", "-")
+
+
+def field_mask(*names: str) -> int:
+    return sum(1 << TRAVEL_FIELDS.index(name) for name in names)
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    datasets: dict[str, str]
+    grants: dict[str, str]  # state -> grant id
+    incident: int
+    pool: int
+    round: int
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=2) + "\n")
+
+
+class _Actors:
+    """Ledgers signed by named accounts of the network ('jiamusi-bdc', 'harbin-admin', ...)."""
+
+    def __init__(self, info: TestnetInfo, passphrase: str) -> None:
+        self._info = info
+        self._passphrase = passphrase
+        self._ledgers: dict[str, Ledger] = {}
+        accounts = info.admins + info.agencies
+        self._accounts = {Path(a.keystore).stem: a for a in accounts}
+
+    def account(self, name: str) -> AccountInfo:
+        return self._accounts[name]
+
+    def __call__(self, name: str) -> Ledger:
+        if name not in self._ledgers:
+            account = self._accounts[name]
+            node = next(n for n in self._info.nodes if n.city == account.city)
+            signer = load_keystore(Path(account.keystore), self._passphrase)
+            self._ledgers[name] = Ledger.connect(
+                node.rpc_url, signer, consortium=self._info.system_contracts["Consortium"]
+            )
+        return self._ledgers[name]
+
+
+def _offer(
+    actors: _Actors,
+    grantor: str,
+    grantee: str,
+    dataset: str,
+    *,
+    purpose: str,
+    fields: int,
+    days: float,
+    quota: int,
+) -> GrantOffer:
+    now = datetime.now(UTC)
+    return GrantOffer.create(
+        dataset_id=dataset_id(dataset),
+        grantor=actors.account(grantor).address,
+        grantee=actors.account(grantee).address,
+        purpose=purpose,
+        purpose_text=f"{purpose}: {grantor} to {grantee}",
+        fields=fields,
+        valid_from=now - timedelta(minutes=1),
+        valid_until=now + timedelta(days=days),
+        access_quota=quota,
+    )
+
+
+def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> DemoSummary:
+    actors = _Actors(info, passphrase)
+    cities = [n.city for n in info.nodes if n.validating]
+
+    say("datasets: the big-data centres register what they hold (schemas by hash)")
+    actors("jiamusi-bdc").datasets.register(
+        TRAVEL_DATASET,
+        schema=",".join(TRAVEL_FIELDS),
+        field_count=len(TRAVEL_FIELDS),
+        sensitivity=Sensitivity.RESTRICTED,
+    )
+    actors("harbin-bdc").datasets.register(
+        ICU_DATASET, schema="hospital_id,beds_total,beds_free,updated", field_count=4
+    )
+    actors("qiqihar-bdc").datasets.register(
+        TRAFFIC_DATASET,
+        schema="segment,hour,vehicles,speed",
+        field_count=4,
+        sensitivity=Sensitivity.INTERNAL,
+    )
+
+    say("grant: Jiamusi signs an offer offline, Harbin Health countersigns and submits")
+    epidemic_fields = field_mask("id_hash", "trajectory", "test_result")
+    offer = _offer(
+        actors,
+        "jiamusi-bdc",
+        "harbin-health",
+        TRAVEL_DATASET,
+        purpose="epidemic-control",
+        fields=epidemic_fields,
+        days=30,
+        quota=200,
+    )
+    offer_file = actors("jiamusi-bdc").grants.offer_file(offer)
+    countersigned = actors("harbin-health").grants.countersign(offer_file)
+    active = actors("harbin-health").grants.submit(countersigned)
+
+    say("accesses: Harbin's epidemiology system records its queries; a log head is anchored")
+    for query, records in (("contacts of case 17", 42), ("trajectories 11-01..11-14", 318)):
+        actors("harbin-health").access.record(
+            active.id, query=query, records=records, fields=epidemic_fields
+        )
+    log_entries = [f"access {i} under {active.id}".encode() for i in range(64)]
+    actors("harbin-health").access.anchor(len(log_entries), root_hash(log_entries))
+
+    say("more grants: one awaiting acceptance, one withdrawn, one revoked, one short-lived")
+    pending = actors("harbin-bdc").grants.submit(
+        actors("harbin-bdc").grants.offer_file(
+            _offer(
+                actors,
+                "harbin-bdc",
+                "qiqihar-health",
+                ICU_DATASET,
+                purpose="icu-surge-planning",
+                fields=0b1111,
+                days=14,
+                quota=50,
+            )
+        )
+    )
+    withdrawn = actors("harbin-bdc").grants.submit(
+        actors("harbin-bdc").grants.offer_file(
+            _offer(
+                actors,
+                "harbin-bdc",
+                "qiqihar-police",
+                ICU_DATASET,
+                purpose="capacity-review",
+                fields=0b0011,
+                days=7,
+                quota=5,
+            )
+        )
+    )
+    actors("harbin-bdc").grants.withdraw(withdrawn.id)
+    traffic = _offer(
+        actors,
+        "qiqihar-bdc",
+        "harbin-transport",
+        TRAFFIC_DATASET,
+        purpose="congestion-study",
+        fields=0b1111,
+        days=90,
+        quota=1000,
+    )
+    revoked = actors("harbin-transport").grants.submit(
+        actors("harbin-transport").grants.countersign(
+            actors("qiqihar-bdc").grants.offer_file(traffic)
+        )
+    )
+    actors("qiqihar-bdc").grants.revoke(revoked.id, "study finished early")
+    brief = _offer(
+        actors,
+        "qiqihar-bdc",
+        "harbin-police",
+        TRAFFIC_DATASET,
+        purpose="event-security",
+        fields=0b0011,
+        days=1 / 1440,
+        quota=10,
+    )
+    expiring = actors("harbin-police").grants.submit(
+        actors("harbin-police").grants.countersign(actors("qiqihar-bdc").grants.offer_file(brief))
+    )
+
+    say("leak: a copy delivered under a second travel grant turns up; the auditor traces it")
+    leaked_offer = _offer(
+        actors,
+        "jiamusi-bdc",
+        "mudanjiang-police",
+        TRAVEL_DATASET,
+        purpose="fugitive-search",
+        fields=field_mask("id_hash", "trajectory"),
+        days=30,
+        quota=20,
+    )
+    leaked = actors("mudanjiang-police").grants.submit(
+        actors("mudanjiang-police").grants.countersign(
+            actors("jiamusi-bdc").grants.offer_file(leaked_offer)
+        )
+    )
+    for grant in (active, leaked):
+        actors("jiamusi-bdc").leaks.register_delivery(
+            grant.id,
+            commitment="0x" + keccak(text=f"marking parameters of {grant.id}").hex(),
+            method="canary-rows+lsb",
+            records=500,
+        )
+    auditor = actors("harbin-audit")
+    incident = auditor.leaks.report(TRAVEL_DATASET, evidence=b"spreadsheet seen in a chat group")
+    auditor.leaks.set_status(incident.id, IncidentStatus.INVESTIGATING, "tracing deliveries")
+    auditor.leaks.suspend_implicated(incident.id, [leaked.id])
+    auditor.leaks.attribute(
+        incident.id, leaked.id, score=12_000, method="agrawal-kiernan", details="143 of 150 marks"
+    )
+    auditor.leaks.set_status(incident.id, IncidentStatus.ATTRIBUTED, "finding recorded")
+
+    say("allocation: Harbin pools 100,000 vaccine doses; cities request; max-min fair round")
+    coordinator = actors("harbin-admin")
+    pool = coordinator.allocation.create_pool(
+        "vaccine-doses", unit="dose", capacity=100_000, members=cities
+    )
+    round_ = coordinator.allocation.open_round(pool.id, 100_000, AllocationRule.MAX_MIN_FAIR)
+    asks = {
+        "Harbin": 30_000,
+        "Qiqihar": 18_000,
+        "Mudanjiang": 22_000,
+        "Jiamusi": 40_000,
+        "Daqing": 25_000,
+    }
+    for city in cities:
+        actors(f"{_slug(city)}-emergency").allocation.request(
+            pool.id, asks.get(city, 20_000), priority=3, justification=f"{city} cold-chain plan"
+        )
+    coordinator.allocation.close_round(pool.id)
+    for city in cities:
+        if coordinator.allocation.round(pool.id, round_.id).status == RoundStatus.APPROVED:
+            break
+        actors(f"{_slug(city)}-admin").allocation.approve(pool.id, round_.id)
+    decided = coordinator.allocation.round(pool.id, round_.id)
+    receiver = cities[-1]
+    allocated = dict(decided.allocations)[coordinator.consortium.city(receiver).id]
+    actors(f"{_slug(receiver)}-emergency").allocation.confirm_receipt(pool.id, round_.id, allocated)
+
+    summary = DemoSummary(
+        datasets={
+            name: dataset_id(name) for name in (TRAVEL_DATASET, ICU_DATASET, TRAFFIC_DATASET)
+        },
+        grants={
+            "active": active.id,
+            "offered": pending.id,
+            "withdrawn": withdrawn.id,
+            "revoked": revoked.id,
+            "expiring within a minute": expiring.id,
+            "suspended": leaked.id,
+        },
+        incident=incident.id,
+        pool=pool.id,
+        round=decided.id,
+    )
+    summary.write(Path(info.directory) / DEMO_FILE)
+    return summary

@@ -1,0 +1,202 @@
+"""The README's path, as a newcomer takes it: `cityledger testnet up` (4 validators, demo data),
+then agencies and auditors use the CLI (subprocesses, --json) against that network, then
+`testnet status` and `testnet down`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cityledger.testnet.demo import TRAVEL_DATASET
+from cityledger.testnet.network import TestnetInfo, is_running
+
+pytestmark = pytest.mark.slow
+CITYLEDGER = Path(sys.executable).parent / "cityledger"
+
+
+class Cli:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CITYLEDGER_")}
+        self.env.update(
+            CITYLEDGER_CONFIG=str(directory / "cityledger.toml"), CITYLEDGER_PASSPHRASE="testnet"
+        )
+
+    def run(self, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+        command = [str(CITYLEDGER), "--json", *(["--key", key] if key else []), *args]
+        return subprocess.run(
+            command, capture_output=True, text=True, env=self.env, timeout=180, check=False
+        )
+
+    def ok(self, *args: str, key: str | None = None) -> Any:
+        done = self.run(*args, key=key)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def refused(self, *args: str, key: str | None = None) -> str:
+        done = self.run(*args, key=key)
+        assert done.returncode != 0 and done.stdout == ""
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        return lines[0]
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    directory = tmp_path_factory.mktemp("readme") / "net"
+    up = subprocess.run(
+        [str(CITYLEDGER), "testnet", "up", "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "demo data: 3 datasets" in up.stderr
+        yield Cli(directory)
+    finally:
+        subprocess.run(
+            [str(CITYLEDGER), "testnet", "down", "--dir", str(directory)], timeout=120, check=False
+        )
+        info = TestnetInfo.read(directory)
+        assert not any(is_running(n.pid) for n in info.nodes)
+
+
+def test_demo_data_has_grants_in_every_state_an_incident_and_a_round(cli: Cli) -> None:
+    demo = json.loads((cli.directory / "demo.json").read_text())
+    statuses = {
+        label: cli.ok("grant", "show", grant)["status"] for label, grant in demo["grants"].items()
+    }
+    assert statuses["active"] == "active"
+    assert statuses["offered"] == "offered"
+    assert statuses["withdrawn"] == "withdrawn"
+    assert statuses["revoked"] == "revoked"
+    assert statuses["suspended"] == "suspended"
+    incident = cli.ok("leak", "show", str(demo["incident"]))
+    assert str(incident["incident"]["status"]).lower() == "attributed"
+    assert [f["grant_id"] for f in incident["findings"]] == [demo["grants"]["suspended"]]
+    assert incident["suspendedGrants"] == [demo["grants"]["suspended"]]
+    history = cli.ok("alloc", "history", str(demo["pool"]))
+    assert history[0]["round"]["status"] == "approved"
+    assert sum(history[0]["recomputed"]) == history[0]["round"]["total_allocated"]
+
+
+def test_grant_signed_used_traced_revoked_and_refused_on_the_bft_network(cli: Cli) -> None:
+    offer = cli.directory / "offer.json"
+    cli.ok(
+        "grant",
+        "offer",
+        "--dataset",
+        "harbin/icu-bed-occupancy",
+        "--grantee",
+        "jiamusi-health",
+        "--purpose",
+        "icu-surge",
+        "--fields",
+        "0,2",
+        "--quota",
+        "5",
+        "--out",
+        str(offer),
+        key="harbin-bdc",
+    )
+    grant = cli.ok("grant", "accept", str(offer), key="jiamusi-health")
+    assert grant["status"] == "active"
+    access = cli.ok(
+        "access",
+        "record",
+        grant["id"],
+        "--query",
+        "free beds by hospital",
+        "--records",
+        "12",
+        "--fields",
+        "0,2",
+        key="jiamusi-health",
+    )
+    assert access["access_number"] == 1
+    trace = cli.ok("audit", "trace", "--grant", grant["id"])
+    assert [e["event"] for e in trace] == ["GrantOffered", "GrantAccepted", "AccessRecorded"]
+    verified = subprocess.run(
+        [str(CITYLEDGER), "audit", "verify", "--grant", grant["id"]],
+        capture_output=True,
+        text=True,
+        env=cli.env,
+        timeout=120,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "quorum" in verified.stdout
+
+    revoked = cli.ok("grant", "revoke", grant["id"], "--reason", "surge over", key="harbin-bdc")
+    assert revoked["status"] == "revoked"
+    reason = cli.refused(
+        "access",
+        "record",
+        grant["id"],
+        "--query",
+        "again",
+        "--records",
+        "1",
+        "--fields",
+        "0",
+        key="jiamusi-health",
+    )
+    assert reason.startswith("error: DataGrants refused (WrongStatus)")
+    assert grant["id"] in reason and "revoked" in reason
+
+
+def test_refusals_are_one_line(cli: Cli) -> None:
+    outside_scope = cli.refused(
+        "access",
+        "record",
+        json.loads((cli.directory / "demo.json").read_text())["grants"]["active"],
+        "--query",
+        "names and phones",
+        "--records",
+        "3",
+        "--fields",
+        "1,2",
+        key="harbin-health",
+    )
+    assert "DataGrants refused" in outside_scope
+    assert cli.refused("grant", "show", "0x" + "ab" * 32).startswith("error:")
+    assert "not an 0x address" in cli.refused(
+        "grant",
+        "offer",
+        "--dataset",
+        TRAVEL_DATASET,
+        "--grantee",
+        "nobody",
+        "--purpose",
+        "x",
+        "--fields",
+        "0",
+        "--quota",
+        "1",
+        "--submit",
+        key="jiamusi-bdc",
+    )
+
+
+def test_status_reports_every_node(cli: Cli) -> None:
+    status = subprocess.run(
+        [str(CITYLEDGER), "testnet", "status", "--dir", str(cli.directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**cli.env, "COLUMNS": "200"},
+    )
+    assert status.returncode == 0, status.stderr
+    for city in ("Harbin", "Qiqihar", "Mudanjiang", "Jiamusi"):
+        assert city in status.stdout
+    assert "stopped" not in status.stdout
