@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 from chain_helpers import TestConsortium
@@ -16,6 +15,8 @@ from eth_typing import ChecksumAddress
 from eth_utils import keccak
 from web3.contract import Contract
 from web3.types import TxReceipt
+
+from cityledger.sdk.models import GrantStatus, Sensitivity
 
 DOMAIN_NAME = "cityledger DataGrants"
 DOMAIN_VERSION = "1"
@@ -42,24 +43,6 @@ DOMAIN_FIELDS = [
 ]
 # secp256k1 group order: s and n - s both verify, only the low one is canonical.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-
-class GrantStatus(IntEnum):
-    NONE = 0
-    OFFERED = 1
-    ACCEPTED = 2
-    ACTIVE = 3
-    EXPIRED = 4
-    SUSPENDED = 5
-    REVOKED = 6
-    WITHDRAWN = 7
-
-
-class Sensitivity(IntEnum):
-    PUBLIC = 0
-    INTERNAL = 1
-    CONFIDENTIAL = 2
-    RESTRICTED = 3
 
 
 @dataclass(frozen=True)
