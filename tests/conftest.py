@@ -1,11 +1,13 @@
 """Shared fixtures: the founding consortium deployed once per session on an in-process py-evm
-chain (eth-tester), and reset to that state before every test by snapshot/revert."""
+chain (eth-tester), reset to that state before every test by snapshot/revert; and an anvil
+per module with the consortium deployed by the SDK."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from anvil_helpers import Anvil, Deployed, deploy_consortium
 from chain_helpers import AUDIT_OFFICE, CITIES, CITY_AGENCIES, TestConsortium
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -21,6 +23,17 @@ from cityledger.contracts.deployment import (
 )
 
 ACCOUNTS = 48
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """A fresh anvil for the module, with the consortium deployed on it by the SDK."""
+    anvil = Anvil()
+    anvil.start()
+    try:
+        yield deploy_consortium(anvil, tmp_path_factory.mktemp("deployment"))
+    finally:
+        anvil.stop()
 
 
 @pytest.fixture(scope="session")

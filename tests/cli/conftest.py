@@ -1,22 +1,10 @@
-"""Fixtures: a fresh anvil per test module with the consortium deployed by the SDK, and the CLI."""
+"""Fixture: the CLI with its own home, over the module's anvil deployment (tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from anvil_helpers import Anvil, Deployed, deploy_consortium
+from anvil_helpers import Deployed
 from cli_helpers import Cli
-
-
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    anvil = Anvil()
-    anvil.start()
-    try:
-        yield deploy_consortium(anvil, tmp_path_factory.mktemp("deployment"))
-    finally:
-        anvil.stop()
 
 
 @pytest.fixture(scope="module")
