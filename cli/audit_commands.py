@@ -7,6 +7,7 @@ import io
 import json
 from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,9 +17,13 @@ from rich.table import Table
 from cityledger.cli import parsing
 from cityledger.cli.context import CliError, state
 from cityledger.cli.output import print_json
+from cityledger.sdk import merkle
 from cityledger.sdk.models import HistoryEvent
 
-app = typer.Typer(help="Audit trails: trace what happened, verify finality.", no_args_is_help=True)
+app = typer.Typer(
+    help="Audit trails: trace what happened, verify finality and anchored logs.",
+    no_args_is_help=True,
+)
 
 
 class TraceFormat(StrEnum):
@@ -45,7 +50,7 @@ def trace(
     ctx: typer.Context,
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset name or 0x id."),
     grant: str | None = typer.Option(None, "--grant", help="Grant id."),
-    agency: str | None = typer.Option(None, "--agency", help="Agency address."),
+    agency: str | None = typer.Option(None, "--agency", help="Agency address or key name."),
     city: str | None = typer.Option(None, "--city", help="City name or id (with its agencies)."),
     since: str | None = typer.Option(None, "--since", help="ISO time; earlier events left out."),
     until: str | None = typer.Option(None, "--until", help="ISO time; later events left out."),
@@ -61,7 +66,7 @@ def trace(
             ledger.audit.trace(
                 dataset=dataset,
                 grant=grant,
-                agency=agency,
+                agency=cli.address(agency) if agency else None,
                 city=city,
                 since=parsing.moment(since) if since else None,
                 until=parsing.moment(until) if until else None,
@@ -136,3 +141,50 @@ def verify(
             f"{len(events)} events in {len(blocks)} blocks: every block carries seals of a "
             "quorum of its validator set (checked locally, no node trusted)"
         )
+
+
+@app.command("verify-log")
+def verify_log(
+    ctx: typer.Context,
+    agency: Annotated[str, typer.Option("--agency", help="The agency: an 0x address or key name.")],
+    log: Annotated[Path, typer.Option("--log", help="The agency's off-chain access log.")],
+) -> None:
+    """Check an agency's off-chain access log (one entry a line) against the heads it anchored
+    on chain: each anchored (size, root) must be the RFC 9162 root of the log's first `size`
+    entries, so no anchored entry was changed, dropped or reordered afterwards."""
+    cli = state(ctx)
+    try:
+        entries = [line.encode() for line in log.read_text().splitlines()]
+    except FileNotFoundError:
+        raise CliError(f"no log file {log}") from None
+    address = cli.address(agency)
+    anchors = cli.ledger(signed=False).access.anchors(address)
+    if not anchors:
+        raise CliError(f"agency {address} has anchored no log head")
+    for anchor in anchors:
+        if anchor.tree_size > len(entries):
+            raise CliError(
+                f"anchor {anchor.index} covers {anchor.tree_size} entries, "
+                f"but the log has only {len(entries)}: entries were removed"
+            )
+        if "0x" + merkle.root_hash(entries[: anchor.tree_size]).hex() != anchor.root:
+            raise CliError(
+                f"the log does not match anchor {anchor.index} (size {anchor.tree_size}): "
+                "its first entries were changed after they were anchored"
+            )
+    last = anchors[-1]
+    result = {
+        "agency": address,
+        "anchors": len(anchors),
+        "entriesAnchored": last.tree_size,
+        "entriesNotYetAnchored": len(entries) - last.tree_size,
+        "root": last.root,
+    }
+    if cli.settings.json:
+        print_json(result)
+        return
+    Console().print(
+        f"the log matches all {len(anchors)} anchored heads: its first {last.tree_size} entries "
+        f"are exactly what was anchored (root {last.root[:18]}…); "
+        f"{len(entries) - last.tree_size} later entries are not anchored yet"
+    )

@@ -141,8 +141,17 @@ def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> 
         actors("harbin-health").access.record(
             active.id, query=query, records=records, fields=epidemic_fields
         )
-    log_entries = [f"access {i} under {active.id}".encode() for i in range(64)]
-    actors("harbin-health").access.anchor(len(log_entries), root_hash(log_entries))
+    # The off-chain log stays with the agency (here: a file beside the network); its head is
+    # anchored, and entries written since then wait for the next anchor.
+    log_lines = [
+        f"{i}\tgrant {active.id}\tquery {keccak(text=f'query {i}').hex()[:16]}\trecords {i % 40}"
+        for i in range(70)
+    ]
+    anchored = [line.encode() for line in log_lines[:64]]
+    actors("harbin-health").access.anchor(len(anchored), root_hash(anchored))
+    log_file = Path(info.directory) / "logs" / "harbin-health-access.log"
+    log_file.parent.mkdir(exist_ok=True)
+    log_file.write_text("\n".join(log_lines) + "\n")
 
     say("more grants: one awaiting acceptance, one withdrawn, one revoked, one short-lived")
     pending = actors("harbin-bdc").grants.submit(

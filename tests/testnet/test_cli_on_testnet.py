@@ -200,3 +200,16 @@ def test_status_reports_every_node(cli: Cli) -> None:
     for city in ("Harbin", "Qiqihar", "Mudanjiang", "Jiamusi"):
         assert city in status.stdout
     assert "stopped" not in status.stdout
+
+
+def test_an_anchored_access_log_checks_out_and_a_changed_entry_is_caught(cli: Cli) -> None:
+    log = cli.directory / "logs" / "harbin-health-access.log"
+    result = cli.ok("audit", "verify-log", "--agency", "harbin-health", "--log", str(log))
+    assert result["anchors"] == 1
+    assert result["entriesAnchored"] == 64 and result["entriesNotYetAnchored"] == 6
+    lines = log.read_text().splitlines()
+    lines[3] = lines[3].replace("records", "records 0 +")
+    tampered = cli.directory / "tampered.log"
+    tampered.write_text("\n".join(lines) + "\n")
+    reason = cli.refused("audit", "verify-log", "--agency", "harbin-health", "--log", str(tampered))
+    assert "changed after they were anchored" in reason
