@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from eth_utils import is_address
 
 from cityledger.cli.settings import ENV_PASSPHRASE, Settings
 from cityledger.sdk import Ledger, Signer
@@ -41,6 +42,8 @@ class CliState:
         """An 0x address as given, or the address of a stored key by its name (no passphrase:
         keystores declare their address)."""
         if name_or_address.startswith("0x"):
+            if not is_address(name_or_address):
+                raise CliError(f"{name_or_address!r} is not a valid 0x address")
             return name_or_address
         path = self.keystore_path(name_or_address)
         if not path.exists():

@@ -197,8 +197,8 @@ def show_grant(ctx: typer.Context, grant_id: str) -> None:
 def list_grants(
     ctx: typer.Context,
     dataset: str | None = typer.Option(None, "--dataset"),
-    grantor: str | None = typer.Option(None, "--grantor"),
-    grantee: str | None = typer.Option(None, "--grantee"),
+    grantor: str | None = typer.Option(None, "--grantor", help="An 0x address or a key name."),
+    grantee: str | None = typer.Option(None, "--grantee", help="An 0x address or a key name."),
     offset: int = typer.Option(0, "--offset"),
     limit: int = typer.Option(100, "--limit"),
 ) -> None:
@@ -207,6 +207,10 @@ def list_grants(
     if sum(x is not None for x in (dataset, grantor, grantee)) != 1:
         raise CliError("give exactly one of --dataset, --grantor, --grantee")
     grants = cli.ledger(signed=False).grants.list(
-        dataset=dataset, grantor=grantor, grantee=grantee, offset=offset, limit=limit
+        dataset=dataset,
+        grantor=cli.address(grantor) if grantor else None,
+        grantee=cli.address(grantee) if grantee else None,
+        offset=offset,
+        limit=limit,
     )
     show_rows(grants, COLUMNS, cli.settings.json, title="grants")

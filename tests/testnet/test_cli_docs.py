@@ -10,21 +10,18 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import typer
+from testnet_helpers import CITYLEDGER, PASSPHRASE, running_testnet
 
 from cityledger.cli.main import app
-from cityledger.testnet.network import TestnetInfo, is_running
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "cli.md"
-BIN = Path(sys.executable).parent
-CITYLEDGER = BIN / "cityledger"
 FENCE_OPENERS = ("```console", "```sh")
 FAILS = re.compile(r"#\s*fails:\s*(?P<text>.+?)\s*$")
 NOT_RUN = re.compile(r"#\s*not run:")
@@ -110,28 +107,14 @@ def bash_script(commands: list[Example]) -> str:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh network in WORKDIR/net, as the doc's first example names it."""
     directory = tmp_path_factory.mktemp("cli-docs")
-    network = directory / "net"
-    up = subprocess.run(
-        [str(CITYLEDGER), "testnet", "up", "--dir", str(network)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    try:
-        assert up.returncode == 0, up.stderr
+    with running_testnet(directory / "net"):
         yield directory
-    finally:
-        subprocess.run(
-            [str(CITYLEDGER), "testnet", "down", "--dir", str(network)], timeout=120, check=False
-        )
-        assert not any(is_running(n.pid) for n in TestnetInfo.read(network).nodes)
 
 
 def test_the_doc_documents_every_command() -> None:
     documented = " ".join(f" {e.command} " for e in examples(DOC.read_text()))
     root = typer.main.get_command(app)
-    missing = []
+    missing: list[str] = []
 
     def walk(group: object, path: list[str]) -> None:
         for name, command in getattr(group, "commands", {}).items():
@@ -154,9 +137,9 @@ def test_cli_doc_examples_run_on_a_fresh_testnet(workdir: Path) -> None:
     assert len(skipped) <= 3, [e.command for e in skipped]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYLEDGER_")}
     env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        PATH=f"{CITYLEDGER.parent}{os.pathsep}{env.get('PATH', '')}",
         CITYLEDGER_CONFIG=str(workdir / "net" / "cityledger.toml"),
-        CITYLEDGER_PASSPHRASE="testnet",
+        CITYLEDGER_PASSPHRASE=PASSPHRASE,
         COLUMNS="160",
     )
     done = subprocess.run(
