@@ -7,18 +7,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from testnet_helpers import CITYLEDGER, PASSPHRASE, running_testnet
 
 from cityledger.testnet.demo import TRAVEL_DATASET
-from cityledger.testnet.network import TestnetInfo, is_running
 
 pytestmark = pytest.mark.slow
-CITYLEDGER = Path(sys.executable).parent / "cityledger"
 
 
 class Cli:
@@ -26,7 +24,7 @@ class Cli:
         self.directory = directory
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CITYLEDGER_")}
         self.env.update(
-            CITYLEDGER_CONFIG=str(directory / "cityledger.toml"), CITYLEDGER_PASSPHRASE="testnet"
+            CITYLEDGER_CONFIG=str(directory / "cityledger.toml"), CITYLEDGER_PASSPHRASE=PASSPHRASE
         )
 
     def run(self, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -51,23 +49,8 @@ class Cli:
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     directory = tmp_path_factory.mktemp("readme") / "net"
-    up = subprocess.run(
-        [str(CITYLEDGER), "testnet", "up", "--dir", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    try:
-        assert up.returncode == 0, up.stderr
-        assert "demo data: 3 datasets" in up.stderr
+    with running_testnet(directory):
         yield Cli(directory)
-    finally:
-        subprocess.run(
-            [str(CITYLEDGER), "testnet", "down", "--dir", str(directory)], timeout=120, check=False
-        )
-        info = TestnetInfo.read(directory)
-        assert not any(is_running(n.pid) for n in info.nodes)
 
 
 def test_demo_data_has_grants_in_every_state_an_incident_and_a_round(cli: Cli) -> None:
