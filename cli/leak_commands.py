@@ -9,9 +9,10 @@ import typer
 
 from cityledger.cli.context import CliError, state
 from cityledger.cli.output import done, print_json, show, show_rows
+from cityledger.sdk.models import IncidentStatus
 
 app = typer.Typer(
-    help="Leak accountability: register-delivery, report, attribute, suspend, show.",
+    help="Leak accountability: register-delivery, report, status, attribute, suspend, show.",
     no_args_is_help=True,
 )
 
@@ -75,6 +76,29 @@ def suspend(ctx: typer.Context, incident_id: int, grant_ids: list[str]) -> None:
     done(
         f"suspended {len(grant_ids)} grants for incident {incident_id}", incident, cli.settings.json
     )
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    incident_id: int,
+    new_status: str = typer.Argument(
+        ..., metavar="STATUS", help="investigating, attributed, unattributed or dismissed."
+    ),
+    reason: str = typer.Option("", "--reason", help="Why (hashed)."),
+) -> None:
+    """Move an incident along: investigating, then attributed (needs a finding), unattributed
+    or dismissed (an auditor)."""
+    cli = state(ctx)
+    try:
+        chosen = IncidentStatus[new_status.upper()]
+    except KeyError:
+        raise CliError(
+            f"unknown incident status {new_status!r}: "
+            "investigating, attributed, unattributed or dismissed"
+        ) from None
+    incident = cli.ledger().leaks.set_status(incident_id, chosen, reason)
+    done(f"incident {incident_id} is {incident.status.name.lower()}", incident, cli.settings.json)
 
 
 @app.command("show")
