@@ -313,6 +313,10 @@ contract DataGrants is IDataGrants {
         return _existing(grantId);
     }
 
+    function datasetOwner(bytes32 datasetId) external view returns (address) {
+        return _datasets[datasetId].owner;
+    }
+
     function getDataset(bytes32 datasetId) external view returns (Dataset memory) {
         Dataset storage d = _datasets[datasetId];
         if (d.owner == address(0)) revert UnknownDataset(datasetId);

@@ -7,6 +7,9 @@ interface IDataGrants {
     /// True when the grant is accepted, not revoked or suspended, and now is within its validity.
     function isGrantActive(bytes32 grantId) external view returns (bool);
 
+    /// The agency that registered a dataset (zero if the dataset is unknown).
+    function datasetOwner(bytes32 datasetId) external view returns (address);
+
     /// The dataset a grant covers (zero if the grant is unknown).
     function datasetOf(bytes32 grantId) external view returns (bytes32);
 

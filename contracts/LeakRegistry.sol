@@ -110,6 +110,7 @@ contract LeakRegistry {
     error UnknownGrant(bytes32 grantId);
     error UnknownIncident(uint256 incidentId);
     error ZeroDataset();
+    error UnknownDataset(bytes32 datasetId);
     error ZeroEvidence();
     error ZeroCommitment(bytes32 grantId);
     error CommitmentAlreadyRegistered(bytes32 grantId, bytes32 commitment);
@@ -170,6 +171,7 @@ contract LeakRegistry {
     function reportIncident(bytes32 datasetId, bytes32 evidenceHash) external onlyAuditor returns (uint256 incidentId) {
         if (datasetId == bytes32(0)) revert ZeroDataset();
         if (evidenceHash == bytes32(0)) revert ZeroEvidence();
+        if (_dataGrants().datasetOwner(datasetId) == address(0)) revert UnknownDataset(datasetId);
         incidentId = ++incidentCount;
         _incidents[incidentId] = Incident({
             datasetId: datasetId,

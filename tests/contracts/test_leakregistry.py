@@ -247,6 +247,10 @@ def test_report_incident_refusals(scene: Scene) -> None:
         fn.reportIncident(b"\0" * 32, keccak(text="e")).transact(scene.as_(scene.auditor))
     with reverts_with(LR, "ZeroEvidence"):
         fn.reportIncident(scene.dataset, b"\0" * 32).transact(scene.as_(scene.auditor))
+    with reverts_with(LR, "UnknownDataset"):
+        fn.reportIncident(keccak(text="no such dataset"), keccak(text="e")).transact(
+            scene.as_(scene.auditor)
+        )
 
 
 def test_an_auditor_voted_out_can_no_longer_report(scene: Scene) -> None:
@@ -464,11 +468,8 @@ def test_without_data_grants_the_grant_checks_refuse(consortium: TestConsortium)
     )
     consortium.transact(con.finishBootstrap(), deployer)
     registry = deploy(LR, lonely.address)
-    consortium.transact(
-        registry.functions.reportIncident(keccak(text="d"), keccak(text="e")), auditor
-    )
-    with reverts_with(LR, "DataGrantsNotDeployed"):
-        registry.functions.recordFinding(1, keccak(text="g"), 1, METHOD, b"\0" * 32).transact(
+    with reverts_with(LR, "DataGrantsNotDeployed"):  # it cannot tell whether the dataset exists
+        registry.functions.reportIncident(keccak(text="d"), keccak(text="e")).transact(
             {"from": auditor.address}
         )
     with reverts_with(LR, "DataGrantsNotDeployed"):
