@@ -18,7 +18,7 @@ from cityledger.sdk.allocation import AllocationRule
 from cityledger.sdk.grants_client import dataset_id
 from cityledger.sdk.ledger import Ledger
 from cityledger.sdk.merkle import root_hash
-from cityledger.sdk.models import IncidentStatus, RoundStatus, Sensitivity
+from cityledger.sdk.models import Grant, IncidentStatus, RoundStatus, Sensitivity
 from cityledger.sdk.offers import GrantOffer
 from cityledger.sdk.signers import load_keystore
 from cityledger.testnet.network import AccountInfo, TestnetInfo
@@ -99,6 +99,29 @@ def _offer(
     )
 
 
+def _grant(
+    actors: _Actors,
+    grantor: str,
+    grantee: str,
+    dataset: str,
+    *,
+    accept: bool,
+    purpose: str,
+    fields: int,
+    days: float,
+    quota: int,
+) -> Grant:
+    """The grantor signs an offer; with `accept` the grantee countersigns and submits it,
+    otherwise the grantor puts the bare offer on chain."""
+    offer = _offer(
+        actors, grantor, grantee, dataset, purpose=purpose, fields=fields, days=days, quota=quota
+    )
+    signed = actors(grantor).grants.offer_file(offer)
+    if not accept:
+        return actors(grantor).grants.submit(signed)
+    return actors(grantee).grants.submit(actors(grantee).grants.countersign(signed))
+
+
 def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> DemoSummary:
     actors = _Actors(info, passphrase)
     cities = [n.city for n in info.nodes if n.validating]
@@ -154,80 +177,64 @@ def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> 
     log_file.write_text("\n".join(log_lines) + "\n")
 
     say("more grants: one awaiting acceptance, one withdrawn, one revoked, one short-lived")
-    pending = actors("harbin-bdc").grants.submit(
-        actors("harbin-bdc").grants.offer_file(
-            _offer(
-                actors,
-                "harbin-bdc",
-                "qiqihar-health",
-                ICU_DATASET,
-                purpose="icu-surge-planning",
-                fields=0b1111,
-                days=14,
-                quota=50,
-            )
-        )
+    pending = _grant(
+        actors,
+        "harbin-bdc",
+        "qiqihar-health",
+        ICU_DATASET,
+        accept=False,
+        purpose="icu-surge-planning",
+        fields=0b1111,
+        days=14,
+        quota=50,
     )
-    withdrawn = actors("harbin-bdc").grants.submit(
-        actors("harbin-bdc").grants.offer_file(
-            _offer(
-                actors,
-                "harbin-bdc",
-                "qiqihar-police",
-                ICU_DATASET,
-                purpose="capacity-review",
-                fields=0b0011,
-                days=7,
-                quota=5,
-            )
-        )
+    withdrawn = _grant(
+        actors,
+        "harbin-bdc",
+        "qiqihar-police",
+        ICU_DATASET,
+        accept=False,
+        purpose="capacity-review",
+        fields=0b0011,
+        days=7,
+        quota=5,
     )
     actors("harbin-bdc").grants.withdraw(withdrawn.id)
-    traffic = _offer(
+    revoked = _grant(
         actors,
         "qiqihar-bdc",
         "harbin-transport",
         TRAFFIC_DATASET,
+        accept=True,
         purpose="congestion-study",
         fields=0b1111,
         days=90,
         quota=1000,
     )
-    revoked = actors("harbin-transport").grants.submit(
-        actors("harbin-transport").grants.countersign(
-            actors("qiqihar-bdc").grants.offer_file(traffic)
-        )
-    )
     actors("qiqihar-bdc").grants.revoke(revoked.id, "study finished early")
-    brief = _offer(
+    expiring = _grant(
         actors,
         "qiqihar-bdc",
         "harbin-police",
         TRAFFIC_DATASET,
+        accept=True,
         purpose="event-security",
         fields=0b0011,
         days=1 / 1440,
         quota=10,
     )
-    expiring = actors("harbin-police").grants.submit(
-        actors("harbin-police").grants.countersign(actors("qiqihar-bdc").grants.offer_file(brief))
-    )
 
     say("leak: a copy delivered under a second travel grant turns up; the auditor traces it")
-    leaked_offer = _offer(
+    leaked = _grant(
         actors,
         "jiamusi-bdc",
         "mudanjiang-police",
         TRAVEL_DATASET,
+        accept=True,
         purpose="fugitive-search",
         fields=field_mask("id_hash", "trajectory"),
         days=30,
         quota=20,
-    )
-    leaked = actors("mudanjiang-police").grants.submit(
-        actors("mudanjiang-police").grants.countersign(
-            actors("jiamusi-bdc").grants.offer_file(leaked_offer)
-        )
     )
     for grant in (active, leaked):
         actors("jiamusi-bdc").leaks.register_delivery(
