@@ -12,6 +12,7 @@ from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS
+from cityledger.sdk.json_files import read_json_object
 
 MANIFEST_KIND = "cityledger.deployment"
 
@@ -64,12 +65,4 @@ class Manifest:
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ManifestError(f"no deployment manifest at {path}") from None
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path} is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ManifestError(f"{path} is not a deployment manifest")
-        return cls.from_json(data)
+        return cls.from_json(read_json_object(path, "deployment manifest", ManifestError))

@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
+from cityledger.sdk.json_files import read_json_object
 from cityledger.sdk.models import hex32
 from cityledger.sdk.signers import Signer
 
@@ -279,15 +280,7 @@ class OfferFile:
 
     @classmethod
     def read(cls, path: Path) -> OfferFile:
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise OfferError(f"no offer file at {path}") from None
-        except json.JSONDecodeError as exc:
-            raise OfferError(f"{path} is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise OfferError(f"{path} is not an offer file")
-        return cls.from_json(data)
+        return cls.from_json(read_json_object(path, "offer file", OfferError))
 
 
 def sign_offer(signer: Signer, domain: Domain, offer: GrantOffer) -> OfferFile:

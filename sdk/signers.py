@@ -14,6 +14,8 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
+from cityledger.sdk.json_files import read_json_object
+
 # eth-account's default scrypt cost (n = 2^18): about a second per unlock, on purpose.
 DEFAULT_SCRYPT_N = 1 << 18
 
@@ -81,13 +83,8 @@ def keystore_address(path: Path) -> ChecksumAddress:
 
 
 def _read_keystore(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise KeystoreError(f"no keystore at {path}") from None
-    except json.JSONDecodeError as exc:
-        raise KeystoreError(f"{path} is not a keystore (invalid JSON: {exc})") from None
-    if not isinstance(data, dict) or ("crypto" not in data and "Crypto" not in data):
+    data = read_json_object(path, "keystore", KeystoreError)
+    if "crypto" not in data and "Crypto" not in data:
         raise KeystoreError(f"{path} is not a V3 keystore")
     return data
 
