@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, cast
@@ -23,7 +24,11 @@ from eth.constants import ZERO_HASH32
 from eth.typing import AccountState as GenesisState
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.headers import create_cancun_header_from_parent
-from eth.vm.forks.cancun.transactions import CancunTransactionBuilder, CancunTypedTransaction
+from eth.vm.forks.cancun.transactions import (
+    CancunLegacyTransaction,
+    CancunTransactionBuilder,
+    CancunTypedTransaction,
+)
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 from eth_utils import ValidationError
@@ -57,23 +62,41 @@ class CityVM(CancunVM):
             raise ValidationError(f"base fee must be 0, not {header.base_fee_per_gas}")
 
 
-class _SenderCachingTypedTransaction(CancunTypedTransaction):
-    """Recovers the signer once: py-evm asks a transaction for its sender several times while
-    admitting and applying it, and each answer is an elliptic-curve recovery."""
+class _VerifiedOnce(SignedTransactionAPI):
+    """Checks the signature and recovers the signer once per decoded transaction: py-evm asks
+    again while admitting, building and re-executing it, and each answer costs elliptic-curve
+    work. A node keeps the objects its pool decoded, so a validator checks a transaction once."""
 
     @cached_property
     def _sender(self) -> Address:
         sender: Address = super().get_sender()
         return sender
 
+    @cached_property
+    def _signature_valid(self) -> bool:
+        super().check_signature_validity()  # raises, and is asked again, if it is not
+        return True
+
     def get_sender(self) -> Address:
         return self._sender
+
+    def check_signature_validity(self) -> None:
+        self._signature_valid  # noqa: B018
+
+
+class _VerifiedOnceTypedTransaction(_VerifiedOnce, CancunTypedTransaction):
+    pass
+
+
+class _VerifiedOnceLegacyTransaction(_VerifiedOnce, CancunLegacyTransaction):
+    pass
 
 
 class CityTransactionBuilder(CancunTransactionBuilder):
     """Decodes submitted transactions (blocks read back from disk use py-evm's own classes)."""
 
-    typed_transaction = _SenderCachingTypedTransaction
+    legacy_signed = _VerifiedOnceLegacyTransaction
+    typed_transaction = _VerifiedOnceTypedTransaction
 
 
 VM_CONFIGURATION = ConsensusApplier(NoProofConsensus).amend_vm_configuration(((0, CityVM),))
@@ -130,23 +153,30 @@ class BlockExecutor:
         self._staged = True
         return ExecutedBlock(result.imported_block, receipts, computations, tuple(dropped))
 
-    def import_block(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
-        """Applies a block another validator proposed and leaves it staged, with its receipts.
+    def replay(
+        self, block: BlockAPI, transactions: Sequence[SignedTransactionAPI]
+    ) -> tuple[ReceiptAPI, ...]:
+        """Re-executes a block another validator proposed and leaves it staged, with receipts.
 
-        Raises `ValidationError` if the block does not execute to exactly its own header
-        (state root, receipts, gas used) on top of the committed head.
+        `transactions` are the block's own, possibly as objects this node has already checked.
+        The block is rebuilt from them with its coinbase and timestamp, exactly as its proposer
+        must have built it; raises `ValidationError` unless the result is that very block
+        (state root, receipts, gas used and every other header field).
         """
         if self._staged:
             raise RuntimeError("a block is already staged; commit or abandon it first")
+        header = block.header
         try:
-            result = self.chain.import_block(block)
-            imported = result.imported_block
-            receipts = tuple(
-                self.chain.chaindb.get_receipts(imported.header, CityVM.get_receipt_builder())
-            )
+            result, receipts, _ = self._mine(list(transactions), header.coinbase, header.timestamp)
         except Exception:
             self.abandon()
             raise
+        executed = result.imported_block.header
+        if executed.hash != header.hash:
+            self.abandon()
+            raise ValidationError(
+                f"block does not execute to its header: {_diff(header, executed)}"
+            )
         self._staged = True
         return receipts
 
@@ -189,6 +219,23 @@ class BlockExecutor:
         self.stage.discard()
         self._staged = False
         self.chain = self._chain_cls(self.stage)
+
+
+def _diff(proposed: BlockHeaderAPI, executed: BlockHeaderAPI) -> str:
+    fields: list[str] = [
+        name
+        for name in type(proposed)._meta.field_names
+        if getattr(proposed, name) != getattr(executed, name)
+    ]
+    return ", ".join(
+        f"{name} is {_show(getattr(proposed, name))}, "
+        f"executing gives {_show(getattr(executed, name))}"
+        for name in fields
+    )
+
+
+def _show(value: object) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
 
 
 def write_genesis(

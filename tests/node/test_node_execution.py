@@ -14,7 +14,7 @@ from eth.abc import SignedTransactionAPI
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import Address
-from eth_utils import to_canonical_address, to_checksum_address
+from eth_utils import ValidationError, to_canonical_address, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from node_helpers import EMITTER
@@ -114,10 +114,34 @@ def test_executed_block_imports_identically_elsewhere(
     assert [c.is_error for c in executed.computations] == [False, False]
     assert not executed.dropped
     proposer.commit()
-    receipts = follower.import_block(executed.block)
+    receipts = follower.replay(executed.block, executed.block.transactions)
     follower.commit()
     assert [r.gas_used for r in receipts] == [r.gas_used for r in executed.receipts]
     assert follower.chain.get_canonical_head() == proposer.chain.get_canonical_head()
+    db_a.close()
+    db_b.close()
+
+
+def test_replay_refuses_a_block_that_does_not_execute_to_its_header(
+    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+) -> None:
+    db_a, proposer = open_chain(tmp_path / "a", genesis)
+    db_b, follower = open_chain(tmp_path / "b", genesis)
+    pool = TxPool(PoolLimits())
+    other: LocalAccount = Account.from_key("0x" + "22" * 32)
+    txs = [pool.decode(signed(a, 0, EMITTER["bytecode"])) for a in (admin, other)]
+    block = proposer.execute(txs, b"\x01" * 20, int(time.time())).block
+    head = follower.chain.get_canonical_head()
+    forged_root = block.copy(header=block.header.copy(state_root=b"\x42" * 32))
+    with pytest.raises(ValidationError, match="state_root is 0x4242"):
+        follower.replay(forged_root, forged_root.transactions)
+    # The header commits to the transactions in order: the same ones swapped are refused.
+    with pytest.raises(ValidationError, match="transaction_root"):
+        follower.replay(block, list(reversed(block.transactions)))
+    assert follower.chain.get_canonical_head() == head
+    follower.replay(block, block.transactions)
+    follower.commit()
+    assert follower.chain.get_canonical_head() == block.header
     db_a.close()
     db_b.close()
 
