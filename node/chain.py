@@ -69,12 +69,14 @@ class _VerifiedOnce(SignedTransactionAPI):
 
     @cached_property
     def _sender(self) -> Address:
-        sender: Address = super().get_sender()
+        # The transaction class this is mixed into implements it.
+        sender: Address = super().get_sender()  # type: ignore[safe-super]
         return sender
 
     @cached_property
     def _signature_valid(self) -> bool:
-        super().check_signature_validity()  # raises, and is asked again, if it is not
+        # Raises (and is asked again next time) if the signature is not valid.
+        super().check_signature_validity()  # type: ignore[safe-super]
         return True
 
     def get_sender(self) -> Address:
@@ -222,15 +224,11 @@ class BlockExecutor:
 
 
 def _diff(proposed: BlockHeaderAPI, executed: BlockHeaderAPI) -> str:
-    fields: list[str] = [
-        name
-        for name in type(proposed)._meta.field_names
-        if getattr(proposed, name) != getattr(executed, name)
-    ]
+    ours = executed.as_dict()
     return ", ".join(
-        f"{name} is {_show(getattr(proposed, name))}, "
-        f"executing gives {_show(getattr(executed, name))}"
-        for name in fields
+        f"{name} is {_show(value)}, executing gives {_show(ours[name])}"
+        for name, value in proposed.as_dict().items()
+        if ours[name] != value
     )
 
 
