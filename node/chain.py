@@ -64,6 +64,19 @@ class CityVM(CancunVM):
         if header.base_fee_per_gas != 0:
             raise ValidationError(f"base fee must be 0, not {header.base_fee_per_gas}")
 
+    @classmethod
+    def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        # A block may share its parent's second. Timestamps are whole seconds; with py-evm's
+        # "strictly later" a chain finalizing several blocks a second must either wait for the
+        # next second or stamp blocks ahead of the clock. Every other rule stands.
+        if header.timestamp < parent_header.timestamp:
+            raise ValidationError(
+                f"timestamp {header.timestamp} is before its parent's {parent_header.timestamp}"
+            )
+        if header.timestamp == parent_header.timestamp:
+            parent_header = parent_header.copy(timestamp=parent_header.timestamp - 1)
+        super().validate_header(header, parent_header)
+
 
 class _VerifiedOnce(SignedTransactionAPI):
     """Checks the signature and recovers the signer once per decoded transaction: py-evm asks
@@ -154,8 +167,8 @@ class BlockExecutor:
     ) -> ExecutedBlock:
         if self._staged:
             raise RuntimeError("a block is already staged; commit or abandon it first")
-        # Timestamps strictly increase: at several blocks a second they run ahead of the clock.
-        timestamp = max(timestamp, self.chain.header.timestamp)
+        # Never before the parent, whose proposer's clock may have been a little ahead of ours.
+        timestamp = max(timestamp, self.chain.get_canonical_head().timestamp)
         dropped: list[SignedTransactionAPI] = []
         try:
             result, receipts, computations = self._mine(transactions, coinbase, timestamp)

@@ -98,6 +98,13 @@ def start(
         float,
         typer.Option("--max-round-timeout", help="Cap on a round's timeout, in seconds."),
     ] = 30.0,
+    block_period: Annotated[
+        float,
+        typer.Option(
+            "--block-period",
+            help="Least seconds between blocks (default 0: as soon as transactions wait).",
+        ),
+    ] = 0.0,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the node (initializing DIR first if --dev or --genesis is given and DIR is empty)."""
@@ -110,6 +117,7 @@ def start(
         consensus=EngineSettings(
             timeouts=RoundTimeouts(base=round_timeout, cap=max_round_timeout),
             heartbeat_seconds=heartbeat,
+            block_period_seconds=block_period,
         ),
     )
     try:

@@ -74,9 +74,6 @@ class ExecutingChain:
     def has_pending_work(self) -> bool:
         return self._pool.has_ready
 
-    def next_block_time(self) -> float:
-        return float(self._reader.head().timestamp + 1)
-
     def build_block(self, height: int) -> CandidateBlock:
         self._require_next(height)
         self._abandon_staged()
@@ -157,7 +154,7 @@ class ExecutingChain:
             raise ValueError("block hash does not match the proposal")
         if header.block_number != height or header.parent_hash != parent.hash:
             raise ValueError("block does not extend the last final block")
-        if not parent.timestamp < header.timestamp <= time.time() + MAX_FUTURE_SECONDS:
+        if not parent.timestamp <= header.timestamp <= time.time() + MAX_FUTURE_SECONDS:
             raise ValueError(f"block timestamp {header.timestamp} is out of range")
 
     def _abandon_staged(self) -> None:

@@ -53,11 +53,6 @@ class ConsensusChain(Protocol):
         """Transactions wait in the pool."""
         ...
 
-    def next_block_time(self) -> float:
-        """The earliest wall-clock time for the next block: block timestamps are whole seconds
-        and strictly increase, so one second after the last block's."""
-        ...
-
     def build_block(self, height: int) -> CandidateBlock:
         """Executes pending transactions into a block on the last final one."""
         ...
@@ -81,6 +76,9 @@ class ConsensusTransport(Protocol):
 class EngineSettings:
     timeouts: RoundTimeouts = field(default_factory=RoundTimeouts)
     heartbeat_seconds: float | None = None  # an empty block after this long idle; None: never
+    # Least time between final blocks (Besu's block period). 0: a block starts as soon as
+    # transactions wait and the last one is final, so a busy chain batches by itself.
+    block_period_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -216,9 +214,7 @@ class ConsensusEngine:
         return True
 
     def _should_start(self) -> bool:
-        # Starting early would make the proposer stamp the block ahead of the clock; under load
-        # timestamps would run further ahead with every block until peers refuse them.
-        wait = self._chain.next_block_time() - time.time()
+        wait = self._last_final + self._settings.block_period_seconds - time.monotonic()
         if wait > 0:
             self._wake_in(wait)
             return False

@@ -146,6 +146,29 @@ def test_replay_refuses_a_block_that_does_not_execute_to_its_header(
     db_b.close()
 
 
+def test_blocks_may_share_a_second_but_never_go_back(
+    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+) -> None:
+    db_a, proposer = open_chain(tmp_path / "a", genesis)
+    db_b, follower = open_chain(tmp_path / "b", genesis)
+    pool = TxPool(PoolLimits())
+    now = int(time.time())
+    for nonce in range(2):
+        block = proposer.execute([pool.decode(signed(admin, nonce, "0x"))], b"\x01" * 20, now).block
+        proposer.commit()
+        follower.replay(block, block.transactions)
+        follower.commit()
+        assert block.header.timestamp == now
+    # A proposer whose clock is behind its parent's stamps the parent's second instead.
+    late = proposer.execute([pool.decode(signed(admin, 2, "0x"))], b"\x01" * 20, now - 5).block
+    assert late.header.timestamp == now
+    earlier = late.copy(header=late.header.copy(timestamp=now - 1))
+    with pytest.raises(ValidationError, match="is before its parent's"):
+        follower.replay(earlier, earlier.transactions)
+    db_a.close()
+    db_b.close()
+
+
 def test_abandoned_block_leaves_no_trace(
     tmp_path: Path, genesis: Genesis, admin: LocalAccount
 ) -> None:
