@@ -1,4 +1,4 @@
-"""The node's command line: init from a genesis file, refusals, and the heartbeat option."""
+"""The node's command line: init from a genesis file, refusals, the heartbeat and block period."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from eth_account import Account
-from node_helpers import NodeProcess, free_port
+from node_helpers import NodeProcess, free_port, send
 from typer.testing import CliRunner
 
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity
@@ -74,3 +74,26 @@ def test_network_genesis_file_starts_a_node(tmp_path: Path) -> None:
         assert w3.eth.get_block(1)["transactions"] == []
     finally:
         node.stop()
+
+
+def test_block_period_spaces_blocks(tmp_path: Path) -> None:
+    def two_blocks_apart(options: tuple[str, ...]) -> int:
+        """Seconds between the blocks of two calls sent one right after the other is final."""
+        node = NodeProcess(tmp_path / options[-1], free_port(), options=options)
+        node.start()
+        try:
+            w3, admin = node.web3(), node.admin()
+            receipts = [
+                w3.eth.wait_for_transaction_receipt(
+                    send(w3, admin, {"to": admin.address, "gas": 21_000}), timeout=30
+                )
+                for _ in range(2)
+            ]
+            first, second = (w3.eth.get_block(r["blockNumber"]) for r in receipts)
+            assert second["number"] == first["number"] + 1
+            return int(second["timestamp"] - first["timestamp"])
+        finally:
+            node.stop()
+
+    # Timestamps are whole seconds: 3 s apart on the clock is at least 2 apart on the chain.
+    assert two_blocks_apart(("--dev", "--block-period", "3")) >= 2
