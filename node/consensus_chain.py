@@ -48,13 +48,11 @@ class ExecutingChain:
         executor: BlockExecutor,
         reader: ChainReader,
         pool: TxPool,
-        consortium: bytes,
         coinbase: bytes,
     ) -> None:
         self._executor = executor
         self._reader = reader
         self._pool = pool
-        self._consortium = consortium
         self._coinbase = coinbase
         self._staged: CandidateBlock | None = None
         self._staged_receipts: tuple[ReceiptAPI, ...] = ()
@@ -67,7 +65,7 @@ class ExecutingChain:
     def validators_at(self, height: int) -> tuple[Address, ...]:
         cached = self._validators.get(height)
         if cached is None:
-            cached = validators_at(self._reader, self._consortium, height)
+            cached = validators_at(self._reader, height)
             self._validators = {height: cached}  # only the current height is asked repeatedly
         return cached
 

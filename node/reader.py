@@ -6,10 +6,12 @@ It reads LevelDB directly, never the block stage, so callers only ever see final
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+import rlp
 from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
@@ -19,7 +21,10 @@ from eth.abc import (
     StateAPI,
 )
 from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
+from eth.rlp.accounts import Account
 from eth_typing import ABI, Address, BlockNumber, Hash32
+from eth_utils import keccak
+from trie.hexary import HexaryTrie
 
 from cityledger.node.abi import ViewCallError, call_view
 from cityledger.node.chain import CALL_SENDER, CityChain, CityVM, chain_class, run_call, spoofed
@@ -67,6 +72,7 @@ class ChainReader:
         self._blocks: _LruCache[bytes, BlockAPI] = _LruCache(256)
         self._receipts: _LruCache[bytes, tuple[ReceiptAPI, ...]] = _LruCache(256)
         self._head_state: HeadStateView | None = None
+        self._consortium_views: _LruCache[tuple[bytes, str, tuple[Any, ...]], Any] = _LruCache(1024)
 
     def head(self) -> BlockHeaderAPI:
         header: BlockHeaderAPI = self._chain.chaindb.get_canonical_head()
@@ -168,11 +174,31 @@ class ChainReader:
             self._head_state = view
         return view
 
-    def is_permitted_sender(self, state: StateAPI, address: bytes) -> bool:
-        try:
-            permitted = call_view(
-                state, self._consortium, self._consortium_abi, "isPermittedSender", [address]
+    def consortium_view(self, header: BlockHeaderAPI, name: str, args: Sequence[Any]) -> Any:
+        """Consortium's view `name(args)` on the state after `header`.
+
+        Its views read nothing but Consortium's own storage, so an answer is kept for as long as
+        that storage root is unchanged: asking at a new head costs a trie lookup rather than an
+        EVM call unless governance changed something. Raises `ViewCallError`.
+        """
+        key = (self._consortium_storage_root(header), name, tuple(args))
+        cached = self._consortium_views.get(key)
+        if cached is None:
+            cached = call_view(
+                self.state_at(header), self._consortium, self._consortium_abi, name, args
             )
+            self._consortium_views.put(key, cached)
+        return cached
+
+    def _consortium_storage_root(self, header: BlockHeaderAPI) -> bytes:
+        state_trie = HexaryTrie(self._chain.chaindb.db, header.state_root)
+        account = rlp.decode(state_trie[keccak(self._consortium)], sedes=Account)
+        root: bytes = account.storage_root
+        return root
+
+    def is_permitted_sender(self, header: BlockHeaderAPI, address: bytes) -> bool:
+        try:
+            permitted = self.consortium_view(header, "isPermittedSender", [address])
         except ViewCallError:
             return False
         return bool(permitted)
@@ -209,5 +235,5 @@ class HeadStateView:
 
     def is_permitted_sender(self, address: Address) -> bool:
         if address not in self._permitted:
-            self._permitted[address] = self._reader.is_permitted_sender(self._state, address)
+            self._permitted[address] = self._reader.is_permitted_sender(self.header, address)
         return self._permitted[address]

@@ -35,7 +35,6 @@ class CityledgerMethods:
         eth: EthMethods,
         reader: ChainReader,
         db: LevelDB,
-        consortium: bytes,
         journal: ConsensusJournal,
         peers: list[Peer],
         status: Callable[[], ConsensusStatus],
@@ -43,7 +42,6 @@ class CityledgerMethods:
         self._eth = eth
         self._reader = reader
         self._db = db
-        self._consortium = consortium
         self._journal = journal
         self._peers = peers
         self._status = status
@@ -58,7 +56,7 @@ class CityledgerMethods:
 
     def _validators(self, height: int) -> tuple[bytes, ...]:
         try:
-            return validators_at(self._reader, self._consortium, height)
+            return validators_at(self._reader, height)
         except ValidatorSetUnavailable as exc:
             raise RpcError(EXECUTION_ERROR, str(exc)) from None
 

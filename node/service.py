@@ -126,7 +126,6 @@ class Node:
             BlockExecutor(self.db, chain_id),
             ChainReader(self.db, chain_id, self.consortium, abi),
             self.pool,
-            self.consortium,
             coinbase=self.signer.address,
         )
         self.engine = ConsensusEngine(
@@ -146,7 +145,6 @@ class Node:
                 self.methods,
                 self.reader,
                 self.db,
-                self.consortium,
                 self.journal,
                 list(self.client.peers),
                 self._consensus_status,
@@ -171,7 +169,7 @@ class Node:
             try:
                 self._known_validators = (
                     head,
-                    validators_at(self.reader, self.consortium, head + 1),
+                    validators_at(self.reader, head + 1),
                 )
             except ValidatorSetUnavailable:
                 return False

@@ -3,8 +3,7 @@ a governance change made in block h-1 takes effect at block h."""
 
 from __future__ import annotations
 
-from cityledger.contracts.artifacts import load_artifact
-from cityledger.node.abi import ViewCallError, call_view
+from cityledger.node.abi import ViewCallError
 from cityledger.node.consensus.signing import Address
 from cityledger.node.reader import ChainReader
 
@@ -13,19 +12,13 @@ class ValidatorSetUnavailable(ValueError):
     """The parent block is not final here, or Consortium could not be read."""
 
 
-def validators_at(reader: ChainReader, consortium: bytes, height: int) -> tuple[Address, ...]:
+def validators_at(reader: ChainReader, height: int) -> tuple[Address, ...]:
     """The validator set of block `height` (for height 0, the set genesis installed)."""
     parent = reader.header_by_number(max(height - 1, 0))
     if parent is None:
         raise ValidatorSetUnavailable(f"block {height - 1} is not final here yet")
     try:
-        addresses = call_view(
-            reader.state_at(parent),
-            consortium,
-            load_artifact("Consortium").abi,
-            "getValidators",
-            [],
-        )
+        addresses = reader.consortium_view(parent, "getValidators", [])
     except ViewCallError as exc:
         raise ValidatorSetUnavailable(
             f"cannot read the validators of block {height}: {exc}"
