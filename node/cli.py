@@ -102,9 +102,9 @@ def start(
         float,
         typer.Option(
             "--block-period",
-            help="Least seconds between blocks (default 0: as soon as transactions wait).",
+            help="Least seconds between blocks; 0: start one as soon as transactions wait.",
         ),
-    ] = 0.0,
+    ] = 0.05,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the node (initializing DIR first if --dev or --genesis is given and DIR is empty)."""

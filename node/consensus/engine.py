@@ -76,9 +76,11 @@ class ConsensusTransport(Protocol):
 class EngineSettings:
     timeouts: RoundTimeouts = field(default_factory=RoundTimeouts)
     heartbeat_seconds: float | None = None  # an empty block after this long idle; None: never
-    # Least time between final blocks (Besu's block period). 0: a block starts as soon as
-    # transactions wait and the last one is final, so a busy chain batches by itself.
-    block_period_seconds: float = 0.0
+    # Least time between final blocks (Besu's block period). A block starts once transactions
+    # wait, the last one is final and this much time has passed: under load, 50 ms gathers
+    # enough transactions to spread each block's fixed cost (votes, synced writes, state root)
+    # at a cost to latency people do not notice.
+    block_period_seconds: float = 0.05
 
 
 @dataclass(frozen=True)
