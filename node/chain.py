@@ -12,6 +12,7 @@ from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
     BlockImportResult,
+    BlockPersistResult,
     ComputationAPI,
     ReceiptAPI,
     SignedTransactionAPI,
@@ -148,6 +149,20 @@ VM_CONFIGURATION = ConsensusApplier(NoProofConsensus).amend_vm_configuration(((0
 
 class CityChain(MiningChain):
     vm_configuration = VM_CONFIGURATION
+
+    def persist_block(self, block: BlockAPI, perform_validation: bool = True) -> BlockPersistResult:
+        # py-evm reads every newly canonical block back from the database, decoding its
+        # transactions from their trie, only to return it. Without forks that is just `block`.
+        if perform_validation:
+            self.validate_block(block)
+        new_hashes, old_hashes = self.chaindb.persist_block(block)
+        return BlockPersistResult(
+            imported_block=block,
+            new_canonical_blocks=tuple(
+                block if h == block.hash else self.get_block_by_hash(h) for h in new_hashes
+            ),
+            old_canonical_blocks=tuple(self.get_block_by_hash(h) for h in old_hashes),
+        )
 
 
 def chain_class(chain_id: int) -> type[CityChain]:
