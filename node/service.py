@@ -48,7 +48,7 @@ from cityledger.node.validator_set import ValidatorSetUnavailable, validators_at
 log = logging.getLogger("cityledger.node")
 
 # Transactions from RPC go to peers in small batches rather than one request each.
-GOSSIP_DELAY_SECONDS = 0.02
+GOSSIP_DELAY_SECONDS = 0.05
 GOSSIP_MAX_BATCH = 500
 
 
