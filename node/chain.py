@@ -35,7 +35,7 @@ from eth.vm.forks.cancun.transactions import (
     CancunTypedTransaction,
 )
 from eth.vm.spoof import SpoofTransaction
-from eth_typing import Address
+from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
 from cityledger.node.ordered_trie import ordered_trie_root_and_nodes
@@ -111,6 +111,15 @@ class _VerifiedOnce(SignedTransactionAPI):
         except Exception as exc:  # eth-keys raises several kinds for malformed signatures
             raise ValidationError(f"invalid signature: {exc}") from None
         return True
+
+    @cached_property
+    def _hash(self) -> Hash32:
+        tx_hash: Hash32 = super().hash  # type: ignore[safe-super]
+        return tx_hash
+
+    @property
+    def hash(self) -> Hash32:
+        return self._hash
 
     def get_sender(self) -> Address:
         return self._sender
@@ -214,8 +223,8 @@ class BlockExecutor:
 
     def replay(
         self, block: BlockAPI, transactions: Sequence[SignedTransactionAPI]
-    ) -> tuple[ReceiptAPI, ...]:
-        """Re-executes a block another validator proposed and leaves it staged, with receipts.
+    ) -> ExecutedBlock:
+        """Re-executes a block another validator proposed and leaves it staged.
 
         `transactions` are the block's own, possibly as objects this node has already checked.
         The block is rebuilt from them with its coinbase and timestamp, exactly as its proposer
@@ -226,18 +235,20 @@ class BlockExecutor:
             raise RuntimeError("a block is already staged; commit or abandon it first")
         header = block.header
         try:
-            result, receipts, _ = self._mine(list(transactions), header.coinbase, header.timestamp)
+            result, receipts, computations = self._mine(
+                list(transactions), header.coinbase, header.timestamp
+            )
         except Exception:
             self.abandon()
             raise
-        executed = result.imported_block.header
+        executed = result.imported_block
         if executed.hash != header.hash:
             self.abandon()
             raise ValidationError(
-                f"block does not execute to its header: {_diff(header, executed)}"
+                f"block does not execute to its header: {_diff(header, executed.header)}"
             )
         self._staged = True
-        return receipts
+        return ExecutedBlock(executed, receipts, computations, ())
 
     def _mine(
         self, transactions: list[SignedTransactionAPI], coinbase: bytes, timestamp: int

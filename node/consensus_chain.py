@@ -8,10 +8,10 @@ import logging
 import time
 
 import rlp
-from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, SignedTransactionAPI
 from eth_utils import ValidationError
 
-from cityledger.node.chain import BlockExecutor, CityTransactionBuilder, CityVM
+from cityledger.node.chain import BlockExecutor, CityTransactionBuilder, CityVM, ExecutedBlock
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
 from cityledger.node.consensus.signing import Address
@@ -55,7 +55,7 @@ class ExecutingChain:
         self._pool = pool
         self._coinbase = coinbase
         self._staged: CandidateBlock | None = None
-        self._staged_receipts: tuple[ReceiptAPI, ...] = ()
+        self._staged_block: ExecutedBlock | None = None
         self._taken: list[SignedTransactionAPI] = []
         self._validators: dict[int, tuple[Address, ...]] = {}
 
@@ -87,7 +87,7 @@ class ExecutingChain:
             dropped = {tx.hash for tx in executed.dropped}
             self._taken = [tx for tx in self._taken if tx.hash not in dropped]
         self._staged = encode_block(executed.block)
-        self._staged_receipts = executed.receipts
+        self._staged_block = executed
         return self._staged
 
     def validate_block(self, height: int, candidate: CandidateBlock) -> bool:
@@ -98,7 +98,7 @@ class ExecutingChain:
             block = decode_block(candidate)
             self._check_header(block, candidate, height)
             self._abandon_staged()
-            self._staged_receipts = self._executor.replay(block, self._checked(block))
+            self._staged_block = self._executor.replay(block, self._checked(block))
         except (rlp.DecodingError, ValidationError, ValueError, LookupError) as exc:
             log.info("invalid block", extra={"block": height, "reason": str(exc)})
             self._abandon_staged()
@@ -109,9 +109,13 @@ class ExecutingChain:
     def commit_block(self, candidate: CandidateBlock, certificate: FinalityCertificate) -> None:
         if not self.validate_block(certificate.height, candidate):
             raise ValueError(f"final block {certificate.height} does not execute on this chain")
-        block = decode_block(candidate)
+        staged = self._staged_block
+        if staged is None:
+            raise RuntimeError("validate_block left no executed block staged")
+        # The executed block holds the transaction objects this node checked, not fresh ones.
+        block, receipts = staged.block, staged.receipts
         stage = self._executor.stage
-        index_block(stage, block.number, block.transactions, self._staged_receipts)
+        index_block(stage, block.number, block.transactions, receipts)
         stage[certificate_key(block.hash)] = certificate.encode()
         self._executor.commit()
         included = set(tx.hash for tx in block.transactions)
@@ -119,7 +123,7 @@ class ExecutingChain:
         self._pool.return_batch([tx for tx in self._taken if tx.hash not in included])
         self._taken = []
         self._staged = None
-        self._staged_receipts = ()
+        self._staged_block = None
         self._validators = {}
 
     def certificate(self, block_hash: bytes) -> FinalityCertificate | None:
@@ -161,4 +165,4 @@ class ExecutingChain:
             self._pool.return_batch(self._taken)
         self._taken = []
         self._staged = None
-        self._staged_receipts = ()
+        self._staged_block = None

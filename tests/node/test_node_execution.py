@@ -114,7 +114,7 @@ def test_executed_block_imports_identically_elsewhere(
     assert [c.is_error for c in executed.computations] == [False, False]
     assert not executed.dropped
     proposer.commit()
-    receipts = follower.replay(executed.block, executed.block.transactions)
+    receipts = follower.replay(executed.block, executed.block.transactions).receipts
     follower.commit()
     assert [r.gas_used for r in receipts] == [r.gas_used for r in executed.receipts]
     assert follower.chain.get_canonical_head() == proposer.chain.get_canonical_head()
