@@ -6,6 +6,7 @@ A dev node is the same thing with one validator and no peers: its own seal is a 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ log = logging.getLogger("cityledger.node")
 # Transactions from RPC go to peers in small batches rather than one request each.
 GOSSIP_DELAY_SECONDS = 0.05
 GOSSIP_MAX_BATCH = 500
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 class _Server(uvicorn.Server):
@@ -225,6 +227,11 @@ class Node:
     # ------------------------------------------------------------ running
 
     async def serve(self) -> None:
+        # Executing a block allocates millions of short-lived objects; the default thresholds
+        # run the cyclic collector every 700 allocations, over a heap whose long-lived part
+        # (code, ABIs, caches) is fixed by now: keep that part out of collections.
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         head = self.reader.head()
         log.info(
             "node starting",
