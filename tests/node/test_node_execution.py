@@ -24,6 +24,7 @@ from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
 from cityledger.node.chain import BlockExecutor, write_genesis
 from cityledger.node.genesis import AllocAccount, Genesis, build_genesis
+from cityledger.node.reader import ChainReader
 from cityledger.node.storage import BlockStage, LevelDB
 from cityledger.node.txpool import PoolLimits, TxPool, TxRejected
 
@@ -167,6 +168,34 @@ def test_blocks_may_share_a_second_but_never_go_back(
         follower.replay(earlier, earlier.transactions)
     db_a.close()
     db_b.close()
+
+
+def test_permission_answers_follow_consortium_changes(
+    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+) -> None:
+    db, executor = open_chain(tmp_path / "db", genesis)
+    consortium = to_canonical_address(genesis.system_contracts["Consortium"])
+    reader = ChainReader(db, CHAIN_ID, consortium, load_artifact("Consortium").abi)
+    agency = Account.create().address
+    pool = TxPool(PoolLimits())
+    genesis_head = reader.head()
+    assert not reader.is_permitted_sender(genesis_head, to_canonical_address(agency))
+    # A block that leaves Consortium alone: the cached answer stands.
+    executor.execute([pool.decode(signed(admin, 0, EMITTER["bytecode"]))], b"\0" * 20, 1)
+    executor.commit()
+    assert not reader.is_permitted_sender(reader.head(), to_canonical_address(agency))
+    register = (
+        Web3()
+        .eth.contract(abi=load_artifact("Consortium").abi)
+        .encode_abi("registerAgency", [agency, "Health Bureau", 1])
+    )
+    tx = pool.decode(signed(admin, 1, register, to=genesis.system_contracts["Consortium"]))
+    executed = executor.execute([tx], b"\0" * 20, 2)
+    assert not executed.computations[0].is_error
+    executor.commit()
+    assert reader.is_permitted_sender(reader.head(), to_canonical_address(agency))
+    assert not reader.is_permitted_sender(genesis_head, to_canonical_address(agency))
+    db.close()
 
 
 def test_abandoned_block_leaves_no_trace(
