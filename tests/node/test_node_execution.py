@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,18 @@ def open_chain(path: Path, genesis: Genesis) -> tuple[LevelDB, BlockExecutor]:
     return db, BlockExecutor(db, genesis.chain_id)
 
 
+@pytest.fixture
+def two_validators(
+    tmp_path: Path, genesis: Genesis
+) -> Iterator[tuple[BlockExecutor, BlockExecutor]]:
+    """A proposer's chain and a follower's, each on its own database."""
+    db_a, proposer = open_chain(tmp_path / "a", genesis)
+    db_b, follower = open_chain(tmp_path / "b", genesis)
+    yield proposer, follower
+    db_a.close()
+    db_b.close()
+
+
 def signed(account: LocalAccount, nonce: int, data: str, to: str | None = None) -> bytes:
     tx: dict[str, Any] = {
         "nonce": nonce,
@@ -94,10 +107,9 @@ def test_stage_reaches_disk_only_on_flush(tmp_path: Path) -> None:
 
 
 def test_executed_block_imports_identically_elsewhere(
-    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+    two_validators: tuple[BlockExecutor, BlockExecutor], genesis: Genesis, admin: LocalAccount
 ) -> None:
-    db_a, proposer = open_chain(tmp_path / "a", genesis)
-    db_b, follower = open_chain(tmp_path / "b", genesis)
+    proposer, follower = two_validators
     pool = TxPool(PoolLimits())
     # A proposal stores block.timestamp: the follower must see the timestamp the proposer did.
     propose = (
@@ -119,15 +131,12 @@ def test_executed_block_imports_identically_elsewhere(
     follower.commit()
     assert [r.gas_used for r in receipts] == [r.gas_used for r in executed.receipts]
     assert follower.chain.get_canonical_head() == proposer.chain.get_canonical_head()
-    db_a.close()
-    db_b.close()
 
 
 def test_replay_refuses_a_block_that_does_not_execute_to_its_header(
-    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+    two_validators: tuple[BlockExecutor, BlockExecutor], genesis: Genesis, admin: LocalAccount
 ) -> None:
-    db_a, proposer = open_chain(tmp_path / "a", genesis)
-    db_b, follower = open_chain(tmp_path / "b", genesis)
+    proposer, follower = two_validators
     pool = TxPool(PoolLimits())
     other: LocalAccount = Account.from_key("0x" + "22" * 32)
     txs = [pool.decode(signed(a, 0, EMITTER["bytecode"])) for a in (admin, other)]
@@ -143,15 +152,12 @@ def test_replay_refuses_a_block_that_does_not_execute_to_its_header(
     follower.replay(block, block.transactions)
     follower.commit()
     assert follower.chain.get_canonical_head() == block.header
-    db_a.close()
-    db_b.close()
 
 
 def test_blocks_may_share_a_second_but_never_go_back(
-    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+    two_validators: tuple[BlockExecutor, BlockExecutor], genesis: Genesis, admin: LocalAccount
 ) -> None:
-    db_a, proposer = open_chain(tmp_path / "a", genesis)
-    db_b, follower = open_chain(tmp_path / "b", genesis)
+    proposer, follower = two_validators
     pool = TxPool(PoolLimits())
     now = int(time.time())
     for nonce in range(2):
@@ -166,8 +172,6 @@ def test_blocks_may_share_a_second_but_never_go_back(
     earlier = late.copy(header=late.header.copy(timestamp=now - 1))
     with pytest.raises(ValidationError, match="is before its parent's"):
         follower.replay(earlier, earlier.transactions)
-    db_a.close()
-    db_b.close()
 
 
 def test_permission_answers_follow_consortium_changes(
