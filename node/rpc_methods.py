@@ -37,6 +37,7 @@ from cityledger.node.rpc_errors import (
     RpcError,
     invalid_params,
 )
+from cityledger.node.sync import SyncProgress
 from cityledger.node.txpool import TxPool, TxRejected
 
 Handler = Callable[[list[Any]], Any]
@@ -59,10 +60,12 @@ class EthMethods:
         pool: TxPool,
         on_transaction: Callable[[bytes], None],
         limits: RpcLimits,
+        sync_progress: Callable[[], SyncProgress | None] = lambda: None,
     ) -> None:
         self._reader = reader
         self._pool = pool
         self._on_transaction = on_transaction
+        self._sync_progress = sync_progress
         self.limits = limits
         self.handlers: dict[str, tuple[Handler, int, int]] = {
             # name: (handler, minimum params, maximum params)
@@ -70,7 +73,7 @@ class EthMethods:
             "net_version": (self.net_version, 0, 0),
             "net_listening": (lambda _: True, 0, 0),
             "eth_chainId": (self.chain_id, 0, 0),
-            "eth_syncing": (lambda _: False, 0, 0),
+            "eth_syncing": (self.syncing, 0, 0),
             "eth_accounts": (lambda _: [], 0, 0),
             "eth_blockNumber": (self.block_number, 0, 0),
             "eth_gasPrice": (lambda _: quantity(0), 0, 0),
@@ -98,6 +101,18 @@ class EthMethods:
 
     def chain_id(self, _: list[Any]) -> str:
         return quantity(self._reader.chain_id)
+
+    def syncing(self, _: list[Any]) -> dict[str, str] | bool:
+        """geth's answer: false, or how far a catch-up from peers has come."""
+        progress = self._sync_progress()
+        current = int(self._reader.head().block_number)
+        if progress is None or current >= progress.highest_block:
+            return False
+        return {
+            "startingBlock": quantity(progress.starting_block),
+            "currentBlock": quantity(current),
+            "highestBlock": quantity(progress.highest_block),
+        }
 
     def block_number(self, _: list[Any]) -> str:
         return quantity(self._reader.head().block_number)

@@ -141,7 +141,13 @@ class Node:
         )
         self.sync = BlockSync(self.client, self.chain, self.engine)
         self.gossip = _TxGossip(self.client)
-        self.methods = EthMethods(self.reader, self.pool, self._on_transaction, config.rpc)
+        self.methods = EthMethods(
+            self.reader,
+            self.pool,
+            self._on_transaction,
+            config.rpc,
+            sync_progress=lambda: self.sync.progress,
+        )
         self.methods.handlers.update(
             CityledgerMethods(
                 self.methods,

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from dataclasses import dataclass
 
 import aiohttp
 import rlp
@@ -33,6 +34,14 @@ def decode_final_block(raw: bytes) -> tuple[CandidateBlock, FinalityCertificate]
     return CandidateBlock(block_hash, payload), FinalityCertificate.decode(certificate)
 
 
+@dataclass(frozen=True)
+class SyncProgress:
+    """A catch-up under way: from which head, towards which peer's head."""
+
+    starting_block: int
+    highest_block: int
+
+
 class BlockSync:
     def __init__(
         self,
@@ -47,6 +56,7 @@ class BlockSync:
         self._poll_seconds = poll_seconds
         self._poked = asyncio.Event()
         self._stopped = False
+        self.progress: SyncProgress | None = None  # for eth_syncing
 
     def poke(self, seen_height: int | None = None) -> None:
         """A peer is ahead (a message for a later height arrived): look now."""
@@ -69,16 +79,30 @@ class BlockSync:
         applied = 0
         peers = list(self._client.peers)
         random.shuffle(peers)
-        for peer in peers:
-            try:
-                head = await self._peer_head(peer)
-                while not self._stopped and self._chain.next_height() <= head:
-                    if not await self._fetch_and_apply(peer, self._chain.next_height()):
-                        break
-                    applied += 1
-            except (aiohttp.ClientError, TimeoutError, EnvelopeError) as exc:
-                log.debug("peer unavailable for sync", extra={"peer": peer.url, "error": str(exc)})
+        try:
+            for peer in peers:
+                try:
+                    head = await self._peer_head(peer)
+                    if self._chain.next_height() <= head:
+                        self._report(head)
+                    while not self._stopped and self._chain.next_height() <= head:
+                        if not await self._fetch_and_apply(peer, self._chain.next_height()):
+                            break
+                        applied += 1
+                except (aiohttp.ClientError, TimeoutError, EnvelopeError) as exc:
+                    log.debug(
+                        "peer unavailable for sync", extra={"peer": peer.url, "error": str(exc)}
+                    )
+        finally:
+            self.progress = None
         return applied
+
+    def _report(self, peer_head: int) -> None:
+        current = self._chain.next_height() - 1
+        if self.progress is None:
+            self.progress = SyncProgress(current, peer_head)
+        elif peer_head > self.progress.highest_block:
+            self.progress = SyncProgress(self.progress.starting_block, peer_head)
 
     async def _peer_head(self, peer: Peer) -> int:
         raw = await self._client.request(peer, TOPIC_HEAD, b"")

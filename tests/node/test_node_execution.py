@@ -26,7 +26,10 @@ from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
 from cityledger.node.chain import BlockExecutor, write_genesis
 from cityledger.node.genesis import AllocAccount, Genesis, build_genesis
 from cityledger.node.reader import ChainReader
+from cityledger.node.rpc_methods import EthMethods, RpcLimits
+from cityledger.node.rpc_server import handle_call
 from cityledger.node.storage import BlockStage, LevelDB
+from cityledger.node.sync import SyncProgress
 from cityledger.node.txpool import PoolLimits, TxPool, TxRejected
 
 CHAIN_ID = 4242
@@ -199,6 +202,29 @@ def test_permission_answers_follow_consortium_changes(
     executor.commit()
     assert reader.is_permitted_sender(reader.head(), to_canonical_address(agency))
     assert not reader.is_permitted_sender(genesis_head, to_canonical_address(agency))
+    db.close()
+
+
+def test_eth_syncing_reports_a_catch_up_until_it_is_done(tmp_path: Path, genesis: Genesis) -> None:
+    db, _ = open_chain(tmp_path / "db", genesis)
+    consortium = to_canonical_address(genesis.system_contracts["Consortium"])
+    reader = ChainReader(db, CHAIN_ID, consortium, load_artifact("Consortium").abi)
+    progress: SyncProgress | None = None
+    methods = EthMethods(
+        reader, TxPool(PoolLimits()), lambda _: None, RpcLimits(), sync_progress=lambda: progress
+    )
+    request = {"jsonrpc": "2.0", "id": 1, "method": "eth_syncing", "params": []}
+
+    def syncing() -> object:
+        response = handle_call(methods, request)
+        assert response is not None
+        return response["result"]
+
+    assert syncing() is False
+    progress = SyncProgress(starting_block=0, highest_block=10)
+    assert syncing() == {"startingBlock": "0x0", "currentBlock": "0x0", "highestBlock": "0xa"}
+    progress = SyncProgress(starting_block=0, highest_block=0)  # the head has reached it
+    assert syncing() is False
     db.close()
 
 
