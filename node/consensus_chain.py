@@ -99,8 +99,14 @@ class ExecutingChain:
             self._check_header(block, candidate, height)
             self._abandon_staged()
             self._staged_block = self._executor.replay(block, self._checked(block))
-        except (rlp.DecodingError, ValidationError, ValueError, LookupError) as exc:
+        except (rlp.RLPException, ValidationError, ValueError, LookupError) as exc:
             log.info("invalid block", extra={"block": height, "reason": str(exc)})
+            self._abandon_staged()
+            return False
+        except Exception:
+            # A block is another node's bytes: whatever breaks while checking it makes it
+            # invalid, and must not stop consensus. Logged in full: it may be our bug.
+            log.warning("invalid block (unexpected error)", extra={"block": height}, exc_info=True)
             self._abandon_staged()
             return False
         self._staged = candidate

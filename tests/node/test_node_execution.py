@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rlp
 from eth.abc import SignedTransactionAPI
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import Address
-from eth_utils import ValidationError, to_canonical_address, to_checksum_address
+from eth_utils import ValidationError, keccak, to_canonical_address, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from node_helpers import EMITTER
@@ -24,6 +25,8 @@ from web3 import Web3
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
 from cityledger.node.chain import BlockExecutor, write_genesis
+from cityledger.node.consensus.messages import CandidateBlock
+from cityledger.node.consensus_chain import ExecutingChain
 from cityledger.node.genesis import AllocAccount, Genesis, build_genesis
 from cityledger.node.reader import ChainReader
 from cityledger.node.rpc_methods import EthMethods, RpcLimits
@@ -225,6 +228,23 @@ def test_eth_syncing_reports_a_catch_up_until_it_is_done(tmp_path: Path, genesis
     assert syncing() == {"startingBlock": "0x0", "currentBlock": "0x0", "highestBlock": "0xa"}
     progress = SyncProgress(starting_block=0, highest_block=0)  # the head has reached it
     assert syncing() is False
+    db.close()
+
+
+def test_a_malformed_proposal_is_refused_not_raised(tmp_path: Path, genesis: Genesis) -> None:
+    # A proposal (or a synced block) is bytes from another validator: whatever they hold, the
+    # answer is "invalid", never an exception that would stop this node's consensus loop.
+    db, executor = open_chain(tmp_path / "db", genesis)
+    consortium = to_canonical_address(genesis.system_contracts["Consortium"])
+    reader = ChainReader(db, CHAIN_ID, consortium, load_artifact("Consortium").abi)
+    chain = ExecutingChain(executor, reader, TxPool(PoolLimits()), coinbase=b"\1" * 20)
+    for payload in (
+        b"\x01\x02",  # not RLP
+        b"\xc0",  # an empty list
+        rlp.encode([b"x"]),  # RLP, but not a block's shape
+        rlp.encode([[b"a"], [], []]),
+    ):
+        assert chain.validate_block(1, CandidateBlock(keccak(payload), payload)) is False
     db.close()
 
 
