@@ -21,7 +21,7 @@ from cityledger.node.consensus.engine import EngineSettings
 from cityledger.node.genesis import Genesis
 from cityledger.node.initialize import InitError, init_dev, init_from_file, write_dev_info
 from cityledger.node.logs import configure_logging
-from cityledger.node.service import Node
+from cityledger.node.service import Node, NodeFailure
 
 app = typer.Typer(help="Run a cityledger chain node.", no_args_is_help=True)
 log = logging.getLogger("cityledger.node")
@@ -128,4 +128,7 @@ def start(
         raise _fail(str(exc)) from None
     if dev:
         write_dev_info(directory, node.genesis, config.rpc_url)
-    asyncio.run(node.serve())
+    try:
+        asyncio.run(node.serve())
+    except NodeFailure as exc:
+        raise _fail(str(exc)) from None

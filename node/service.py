@@ -54,6 +54,10 @@ GOSSIP_MAX_BATCH = 500
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
+class NodeFailure(Exception):
+    """The node stopped on an internal error rather than on request."""
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the node stops all its servers together."""
 
@@ -262,23 +266,35 @@ class Node:
             for server in servers:
                 server.should_exit = True
 
+        def stop_if_failed(task: asyncio.Task[None]) -> None:
+            # A node whose consensus or sync loop died must not go on answering RPC as if
+            # it were fine: it stops, loudly, and restarting it resumes from its journal.
+            if not task.cancelled() and task.exception() is not None:
+                log.critical(
+                    "%s loop failed; stopping the node", task.get_name(), exc_info=task.exception()
+                )
+                shut_down()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, shut_down)
-        engine = asyncio.create_task(self.engine.run(), name="consensus")
-        sync = asyncio.create_task(self.sync.run(), name="sync") if self.client.peers else None
+        tasks = [asyncio.create_task(self.engine.run(), name="consensus")]
+        if self.client.peers:
+            tasks.append(asyncio.create_task(self.sync.run(), name="sync"))
+        for task in tasks:
+            task.add_done_callback(stop_if_failed)
         try:
             await asyncio.gather(*(s.serve() for s in servers))
         finally:
             self.engine.stop()
             self.sync.stop()
-            await engine
-            if sync is not None:
-                await sync
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             await self.client.close()
             head = self.reader.head()
             self.db.close()
             log.info("node stopped", extra={"head": head.block_number})
+        if any(isinstance(outcome, Exception) for outcome in outcomes):
+            raise NodeFailure("the node stopped because a loop failed; see the log above")
 
     @staticmethod
     def _server(app: FastAPI, host: str, port: int) -> _Server:
