@@ -31,6 +31,8 @@ def decode_final_block(raw: bytes) -> tuple[CandidateBlock, FinalityCertificate]
         block_hash, payload, certificate = rlp.decode(raw)
     except (rlp.DecodingError, ValueError) as exc:
         raise InvalidCertificate(f"not a final block: {exc}") from None
+    if not isinstance(block_hash, bytes) or not isinstance(payload, bytes):
+        raise InvalidCertificate("not a final block: nested lists where bytes belong")
     return CandidateBlock(block_hash, payload), FinalityCertificate.decode(certificate)
 
 
@@ -106,7 +108,13 @@ class BlockSync:
 
     async def _peer_head(self, peer: Peer) -> int:
         raw = await self._client.request(peer, TOPIC_HEAD, b"")
-        return int.from_bytes(rlp.decode(raw), "big")
+        try:
+            head = rlp.decode(raw)
+        except rlp.DecodingError:
+            head = None
+        if not isinstance(head, bytes):
+            raise EnvelopeError(f"{peer.url} answered the head request with {raw[:40]!r}")
+        return int.from_bytes(head, "big")
 
     async def _fetch_and_apply(self, peer: Peer, height: int) -> bool:
         raw = await self._client.request(peer, TOPIC_BLOCK, rlp.encode(height))
