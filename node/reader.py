@@ -177,9 +177,11 @@ class ChainReader:
     def consortium_view(self, header: BlockHeaderAPI, name: str, args: Sequence[Any]) -> Any:
         """Consortium's view `name(args)` on the state after `header`.
 
-        Its views read nothing but Consortium's own storage, so an answer is kept for as long as
-        that storage root is unchanged: asking at a new head costs a trie lookup rather than an
-        EVM call unless governance changed something. Raises `ViewCallError`.
+        Only for views that read nothing but Consortium's own storage (not the block's time or
+        number, not another contract), as `isPermittedSender` and `getValidators` do: an answer
+        is kept for as long as that storage root is unchanged, so asking at a new head costs a
+        trie lookup rather than an EVM call unless governance changed something. Raises
+        `ViewCallError`.
         """
         key = (self._consortium_storage_root(header), name, tuple(args))
         cached = self._consortium_views.get(key)
