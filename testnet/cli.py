@@ -141,8 +141,11 @@ def _print_status(info: TestnetInfo) -> None:
         if running:
             try:
                 state = rpc(node.rpc_url, "cityledger_consensusStatus")
-                if state["height"] is not None:
-                    consensus = f"height {int(state['height'], 16)} round {int(state['round'], 16)}"
+                consensus = (
+                    "idle"
+                    if state["height"] is None
+                    else f"height {int(state['height'], 16)} round {int(state['round'], 16)}"
+                )
             except (TestnetError, OSError, ValueError):
                 consensus = "?"
         table.add_row(

@@ -154,11 +154,12 @@ class ConsensusEngine:
 
     @property
     def height(self) -> int | None:
-        return self._core.height
+        """The height in progress; None while idle (the last one started is decided)."""
+        return None if self._core.decision is not None else self._core.height
 
     @property
     def round(self) -> int | None:
-        return self._core.round
+        return None if self._core.decision is not None else self._core.round
 
     # ------------------------------------------------------------ loop
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,6 +184,9 @@ def test_status_reports_every_node(cli: Cli) -> None:
     for city in ("Harbin", "Qiqihar", "Mudanjiang", "Jiamusi"):
         assert city in status.stdout
     assert "stopped" not in status.stdout
+    # Each validator is either between heights or working on one.
+    consensus = re.findall(r"\bidle\b|height \d+ round \d+", status.stdout)
+    assert len(consensus) == 4, status.stdout
 
 
 def test_an_anchored_access_log_checks_out_and_a_changed_entry_is_caught(cli: Cli) -> None:
