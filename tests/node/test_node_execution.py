@@ -70,6 +70,11 @@ def two_validators(
     db_b.close()
 
 
+def reader_for(db: LevelDB, genesis: Genesis) -> ChainReader:
+    consortium = to_canonical_address(genesis.system_contracts["Consortium"])
+    return ChainReader(db, CHAIN_ID, consortium, load_artifact("Consortium").abi)
+
+
 def signed(account: LocalAccount, nonce: int, data: str, to: str | None = None) -> bytes:
     tx: dict[str, Any] = {
         "nonce": nonce,
@@ -184,8 +189,7 @@ def test_permission_answers_follow_consortium_changes(
     tmp_path: Path, genesis: Genesis, admin: LocalAccount
 ) -> None:
     db, executor = open_chain(tmp_path / "db", genesis)
-    consortium = to_canonical_address(genesis.system_contracts["Consortium"])
-    reader = ChainReader(db, CHAIN_ID, consortium, load_artifact("Consortium").abi)
+    reader = reader_for(db, genesis)
     agency = Account.create().address
     pool = TxPool(PoolLimits())
     genesis_head = reader.head()
@@ -210,8 +214,7 @@ def test_permission_answers_follow_consortium_changes(
 
 def test_eth_syncing_reports_a_catch_up_until_it_is_done(tmp_path: Path, genesis: Genesis) -> None:
     db, _ = open_chain(tmp_path / "db", genesis)
-    consortium = to_canonical_address(genesis.system_contracts["Consortium"])
-    reader = ChainReader(db, CHAIN_ID, consortium, load_artifact("Consortium").abi)
+    reader = reader_for(db, genesis)
     progress: SyncProgress | None = None
     methods = EthMethods(
         reader, TxPool(PoolLimits()), lambda _: None, RpcLimits(), sync_progress=lambda: progress
@@ -235,8 +238,7 @@ def test_a_malformed_proposal_is_refused_not_raised(tmp_path: Path, genesis: Gen
     # A proposal (or a synced block) is bytes from another validator: whatever they hold, the
     # answer is "invalid", never an exception that would stop this node's consensus loop.
     db, executor = open_chain(tmp_path / "db", genesis)
-    consortium = to_canonical_address(genesis.system_contracts["Consortium"])
-    reader = ChainReader(db, CHAIN_ID, consortium, load_artifact("Consortium").abi)
+    reader = reader_for(db, genesis)
     chain = ExecutingChain(executor, reader, TxPool(PoolLimits()), coinbase=b"\1" * 20)
     for payload in (
         b"\x01\x02",  # not RLP
