@@ -20,7 +20,7 @@ from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 
-EMITTER = json.loads((Path(__file__).parent / "emitter.json").read_text())
+EMITTER = json.loads((Path(__file__).parent / "node" / "emitter.json").read_text())
 STARTUP_TIMEOUT = 60.0
 
 
