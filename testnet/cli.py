@@ -97,20 +97,13 @@ def up(
 @app.command()
 def status(directory: DirOption = DEFAULT_DIR) -> None:
     """Each node: running or not, its head block, consensus height and round."""
-    try:
-        info = TestnetInfo.read(directory)
-    except TestnetError as exc:
-        raise _fail(str(exc)) from None
-    _print_status(info)
+    _print_status(_existing(directory))
 
 
 @app.command()
 def down(directory: DirOption = DEFAULT_DIR) -> None:
     """Stop every node of the network (its data stays; `up` resumes it)."""
-    try:
-        info = TestnetInfo.read(directory)
-    except TestnetError as exc:
-        raise _fail(str(exc)) from None
+    info = _existing(directory)
     stop(info)
     console.print(f"stopped {len(info.nodes)} nodes in {directory}")
 
@@ -128,6 +121,13 @@ def _fill_with_demo_data(info: TestnetInfo, passphrase: str) -> None:
         f"demo data: {len(summary.datasets)} datasets, {len(summary.grants)} grants, "
         f"incident {summary.incident}, vaccine pool {summary.pool} (see {DEMO_FILE})"
     )
+
+
+def _existing(directory: Path) -> TestnetInfo:
+    try:
+        return TestnetInfo.read(directory)
+    except TestnetError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _print_status(info: TestnetInfo) -> None:
