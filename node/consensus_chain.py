@@ -11,6 +11,7 @@ import rlp
 from eth.abc import BlockAPI, SignedTransactionAPI
 from eth_utils import ValidationError
 
+from cityledger.node.block_budget import BlockBudget
 from cityledger.node.chain import BlockExecutor, CityTransactionBuilder, CityVM, ExecutedBlock
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
@@ -49,8 +50,10 @@ class ExecutingChain:
         reader: ChainReader,
         pool: TxPool,
         coinbase: bytes,
+        budget: BlockBudget,
     ) -> None:
         self._executor = executor
+        self._budget = budget
         self._reader = reader
         self._pool = pool
         self._coinbase = coinbase
@@ -75,12 +78,16 @@ class ExecutingChain:
     def build_block(self, height: int) -> CandidateBlock:
         self._require_next(height)
         self._abandon_staged()
-        self._taken = self._pool.take_batch(self._executor.chain.header.gas_limit)
+        self._taken = self._pool.take_batch(
+            self._executor.chain.header.gas_limit, max_count=self._budget.limit
+        )
+        started = time.monotonic()
         try:
             executed = self._executor.execute(self._taken, self._coinbase, int(time.time()))
         except Exception:
             self._abandon_staged()
             raise
+        self._budget.observe(len(self._taken), time.monotonic() - started)
         if executed.dropped:
             # No longer valid on this state (for example a spent balance): never retried.
             self._pool.settle([], list(executed.dropped))
@@ -98,7 +105,9 @@ class ExecutingChain:
             block = decode_block(candidate)
             self._check_header(block, candidate, height)
             self._abandon_staged()
+            started = time.monotonic()
             self._staged_block = self._executor.replay(block, self._checked(block))
+            self._budget.observe(len(block.transactions), time.monotonic() - started)
         except (rlp.RLPException, ValidationError, ValueError, LookupError) as exc:
             log.info("invalid block", extra={"block": height, "reason": str(exc)})
             self._abandon_staged()

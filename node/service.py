@@ -18,6 +18,7 @@ from eth_utils import to_canonical_address
 from fastapi import FastAPI
 
 from cityledger.contracts.artifacts import load_artifact
+from cityledger.node.block_budget import BlockBudget
 from cityledger.node.chain import BlockExecutor
 from cityledger.node.config import NetworkConfigError, NetworkSettings, NodeConfig
 from cityledger.node.consensus.engine import ConsensusEngine
@@ -133,6 +134,7 @@ class Node:
             ChainReader(self.db, chain_id, self.consortium, abi),
             self.pool,
             coinbase=self.signer.address,
+            budget=BlockBudget.for_round_timeout(config.consensus.timeouts.base),
         )
         self.engine = ConsensusEngine(
             self.signer,

@@ -191,12 +191,13 @@ class TxPool:
             raise TxRejected(f"transaction gas {tx.gas} is below its intrinsic cost {intrinsic}")
 
     @_locked
-    def take_batch(self, gas_limit: int) -> list[SignedTransactionAPI]:
-        """Ready transactions, oldest first, whose gas limits fit in one block."""
+    def take_batch(self, gas_limit: int, max_count: int) -> list[SignedTransactionAPI]:
+        """At most `max_count` ready transactions, oldest first, whose gas limits fit in one
+        block."""
         batch: list[SignedTransactionAPI] = []
         gas = 0
         for tx in self._ready.values():
-            if gas + tx.gas > gas_limit:
+            if gas + tx.gas > gas_limit or len(batch) == max_count:
                 break
             gas += tx.gas
             batch.append(tx)

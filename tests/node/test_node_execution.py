@@ -24,6 +24,7 @@ from web3 import Web3
 
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
+from cityledger.node.block_budget import BlockBudget
 from cityledger.node.chain import BlockExecutor, write_genesis
 from cityledger.node.consensus.messages import CandidateBlock
 from cityledger.node.consensus_chain import ExecutingChain
@@ -239,7 +240,9 @@ def test_a_malformed_proposal_is_refused_not_raised(tmp_path: Path, genesis: Gen
     # answer is "invalid", never an exception that would stop this node's consensus loop.
     db, executor = open_chain(tmp_path / "db", genesis)
     reader = reader_for(db, genesis)
-    chain = ExecutingChain(executor, reader, TxPool(PoolLimits()), coinbase=b"\1" * 20)
+    chain = ExecutingChain(
+        executor, reader, TxPool(PoolLimits()), coinbase=b"\1" * 20, budget=BlockBudget(0.25)
+    )
     for payload in (
         b"\x01\x02",  # not RLP
         b"\xc0",  # an empty list
@@ -295,7 +298,7 @@ def test_pool_releases_each_senders_transactions_in_nonce_order(
             pool.add(pool.decode(signed(account, nonce, "0x", to=account.address)), head)
     address = to_canonical_address(accounts[0].address)
     assert pool.pending_nonce(address, 0) == 8
-    batch: list[SignedTransactionAPI] = pool.take_batch(30_000_000)
+    batch: list[SignedTransactionAPI] = pool.take_batch(30_000_000, max_count=1000)
     assert len(batch) == 8 * senders
     for account in accounts:
         mine = [tx.nonce for tx in batch if to_checksum_address(tx.sender) == account.address]
