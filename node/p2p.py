@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import aiohttp
 import rlp
 from eth_utils import keccak
-from fastapi import FastAPI, Request, Response
 
 from cityledger.node.consensus.signing import Address, MessageSigner, recover_signer
+from cityledger.node.http_endpoint import OCTETS, HttpReply, PostEndpoint, text_reply
 
 log = logging.getLogger("cityledger.node.p2p")
 
@@ -86,28 +86,29 @@ Handler = Callable[[Envelope], Awaitable[bytes]]
 
 def create_p2p_app(
     chain_id: int, known: Callable[[Address], bool], handlers: dict[bytes, Handler]
-) -> FastAPI:
-    app = FastAPI(title="cityledger p2p", openapi_url=None, docs_url=None, redoc_url=None)
+) -> PostEndpoint:
+    """Envelopes at POST /p2p."""
 
-    @app.post("/p2p")
-    async def receive(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_ENVELOPE_BYTES:
-            return Response(f"envelope larger than {MAX_ENVELOPE_BYTES} bytes", status_code=413)
+    async def receive(body: bytes) -> HttpReply:
         try:
             envelope = Envelope.open(body, chain_id, known)
         except EnvelopeError as exc:
-            return Response(str(exc), status_code=403)
+            return text_reply(403, str(exc))
         handler = handlers.get(envelope.topic)
         if handler is None:
-            return Response(f"unknown topic {envelope.topic!r}", status_code=404)
+            return text_reply(404, f"unknown topic {envelope.topic!r}")
         try:
             answer = await handler(envelope)
         except ValueError as exc:
-            return Response(str(exc), status_code=400)
-        return Response(answer, media_type="application/octet-stream")
+            return text_reply(400, str(exc))
+        return HttpReply(200, answer, OCTETS)
 
-    return app
+    return PostEndpoint(
+        "/p2p",
+        MAX_ENVELOPE_BYTES,
+        receive,
+        too_large=text_reply(413, f"envelope larger than {MAX_ENVELOPE_BYTES} bytes"),
+    )
 
 
 class P2PClient:

@@ -1,4 +1,4 @@
-"""JSON-RPC 2.0 over HTTP (FastAPI): request limits, batches, and errors without stack traces."""
+"""JSON-RPC 2.0 over HTTP: request limits, batches, and errors without stack traces."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-
+from cityledger.node.http_endpoint import HttpReply, PostEndpoint
 from cityledger.node.rpc_errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -69,32 +67,20 @@ def handle_call(methods: EthMethods, call: object) -> dict[str, Any] | None:
     return None if "id" not in call else response
 
 
-def create_app(methods: EthMethods) -> FastAPI:
-    app = FastAPI(title="cityledger node", docs_url=None, redoc_url=None, openapi_url=None)
+def create_app(methods: EthMethods) -> PostEndpoint:
+    """JSON-RPC at POST /."""
     limits = methods.limits
 
-    def reply(payload: object, status: int = 200) -> Response:
-        return JSONResponse(payload, status_code=status)
-
-    @app.post("/")
-    async def rpc(request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
-            return reply(_error(None, _too_large(limits.max_body_bytes)), 413)
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limits.max_body_bytes:
-                return reply(_error(None, _too_large(limits.max_body_bytes)), 413)
+    async def rpc(body: bytes) -> HttpReply:
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            return reply(_error(None, RpcError(PARSE_ERROR, "request body is not valid JSON")))
+            return _reply(_error(None, RpcError(PARSE_ERROR, "request body is not valid JSON")))
         if isinstance(payload, list):
             if not payload:
-                return reply(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
+                return _reply(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
             if len(payload) > limits.max_batch:
-                return reply(
+                return _reply(
                     _error(
                         None,
                         RpcError(
@@ -104,11 +90,20 @@ def create_app(methods: EthMethods) -> FastAPI:
                     )
                 )
             responses = [r for r in (handle_call(methods, c) for c in payload) if r is not None]
-            return reply(responses) if responses else Response(status_code=204)
+            return _reply(responses) if responses else HttpReply(204)
         response = handle_call(methods, payload)
-        return reply(response) if response is not None else Response(status_code=204)
+        return _reply(response) if response is not None else HttpReply(204)
 
-    return app
+    return PostEndpoint(
+        "/",
+        limits.max_body_bytes,
+        rpc,
+        too_large=_reply(_error(None, _too_large(limits.max_body_bytes)), 413),
+    )
+
+
+def _reply(payload: object, status: int = 200) -> HttpReply:
+    return HttpReply(status, json.dumps(payload, separators=(",", ":")).encode())
 
 
 def _too_large(limit: int) -> RpcError:

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 import rlp
 import uvicorn
 from eth_utils import to_canonical_address
-from fastapi import FastAPI
 
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.node.block_budget import BlockBudget
@@ -28,6 +27,7 @@ from cityledger.node.consensus.messages import MalformedMessage, SignedMessage
 from cityledger.node.consensus.signing import Address, KeySigner
 from cityledger.node.consensus_chain import ExecutingChain, certificate_key, encode_block
 from cityledger.node.genesis import Genesis, GenesisError
+from cityledger.node.http_endpoint import PostEndpoint
 from cityledger.node.initialize import InitError, genesis_header, load_or_create_key
 from cityledger.node.p2p import (
     TOPIC_BLOCK,
@@ -224,7 +224,7 @@ class Node:
         certificate = FinalityCertificate.decode(self.db[certificate_key(block.hash)])
         return encode_final_block(encode_block(block), certificate)
 
-    def _p2p_app(self) -> FastAPI:
+    def _p2p_app(self) -> PostEndpoint:
         return create_p2p_app(
             self.genesis.chain_id,
             self._is_known_peer,
@@ -299,7 +299,7 @@ class Node:
             raise NodeFailure("the node stopped because a loop failed; see the log above")
 
     @staticmethod
-    def _server(app: FastAPI, host: str, port: int) -> _Server:
+    def _server(app: PostEndpoint, host: str, port: int) -> _Server:
         return _Server(
             uvicorn.Config(
                 app, host=host, port=port, log_config=None, lifespan="off", access_log=False
