@@ -46,6 +46,11 @@ DEFAULT_PASSPHRASE = "testnet"  # local networks only; pass --passphrase for any
 # Light scrypt for local keystores, so creating ~30 of them takes a second, not a minute.
 KEYSTORE_SCRYPT_N = 2**14
 HEARTBEAT_SECONDS = 10.0
+# All validators of a local network share this machine's cores, and round 0 must hold the
+# proposer's build, the others' re-execution and the votes; blocks are sized to a quarter of it
+# (node/block_budget.py). Besu's examples use 4 to 10 s.
+ROUND_TIMEOUT_SECONDS = 2.0
+MAX_ROUND_TIMEOUT_SECONDS = 10.0
 
 
 class TestnetError(Exception):
@@ -151,8 +156,8 @@ def create(
     base_port: int | None = None,
     chain_id: int = DEFAULT_CHAIN_ID,
     passphrase: str = DEFAULT_PASSPHRASE,
-    round_timeout: float = 1.0,
-    max_round_timeout: float = 10.0,
+    round_timeout: float = ROUND_TIMEOUT_SECONDS,
+    max_round_timeout: float = MAX_ROUND_TIMEOUT_SECONDS,
     observers: int = 0,
 ) -> TestnetInfo:
     """`observers` extra nodes follow the chain without validating, and are every node's peers
@@ -281,9 +286,9 @@ def node_command(info: TestnetInfo, node: NodeInfo) -> list[str]:
         "--heartbeat",
         str(HEARTBEAT_SECONDS),
         "--round-timeout",
-        str(info.options.get("round_timeout", 1.0)),
+        str(info.options.get("round_timeout", ROUND_TIMEOUT_SECONDS)),
         "--max-round-timeout",
-        str(info.options.get("max_round_timeout", 10.0)),
+        str(info.options.get("max_round_timeout", MAX_ROUND_TIMEOUT_SECONDS)),
     ]
 
 
