@@ -78,8 +78,11 @@ class ExecutingChain:
     def build_block(self, height: int) -> CandidateBlock:
         self._require_next(height)
         self._abandon_staged()
+        # A lone validator decides as soon as it has built: nobody re-executes within its timer.
+        alone = len(self.validators_at(height)) == 1
         self._taken = self._pool.take_batch(
-            self._executor.chain.header.gas_limit, max_count=self._budget.limit
+            self._executor.chain.header.gas_limit,
+            max_count=len(self._pool) if alone else self._budget.limit,
         )
         started = time.monotonic()
         try:
