@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import requests
@@ -103,6 +104,24 @@ def test_batch_mixes_results_and_errors(node: NodeProcess) -> None:
     assert replies[0]["result"] == hex(node.dev_info["chainId"])
     assert error_code(replies[1]) == METHOD_NOT_FOUND
     assert error_code(replies[2]) == INVALID_REQUEST
+
+
+def test_only_post_to_the_root_is_served(node: NodeProcess) -> None:
+    assert requests.get(node.url, timeout=10).status_code == 405
+    elsewhere = requests.post(node.url + "/rpc", data=b"{}", timeout=10)
+    assert elsewhere.status_code == 404
+    assert "POST to /" in elsewhere.text
+    # A body larger than the limit is refused from its declared length, before it is sent.
+    host, port = node.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")
+        assert connection.recv(4096).startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_notification_gets_no_content(node: NodeProcess) -> None:
+    reply = raw_post(node, b'{"jsonrpc": "2.0", "method": "eth_chainId"}')
+    assert reply.status_code == 204
+    assert reply.content == b""
 
 
 def test_limits(node: NodeProcess) -> None:
