@@ -52,6 +52,16 @@ class HeadState(Protocol):
     def is_permitted_sender(self, address: Address) -> bool: ...
 
 
+class _Checksummed:
+    """An address shown in EIP-55 form, computed only if it is shown."""
+
+    def __init__(self, address: bytes) -> None:
+        self._address = address
+
+    def __str__(self) -> str:
+        return to_checksum_address(self._address)
+
+
 @dataclass
 class _Sender:
     next_nonce: int  # the nonce after the last ready or in-flight transaction
@@ -125,7 +135,8 @@ class TxPool:
         if tx.hash in self._known:
             raise TxRejected(f"transaction 0x{tx.hash.hex()} is already pending")
         sender_address = tx.sender
-        who = to_checksum_address(sender_address)
+        # Only error messages name the sender, and a checksum costs a keccak.
+        who = _Checksummed(sender_address)
         self._check_static(tx, head)
         if not head.is_permitted_sender(sender_address):
             raise TxRejected(
