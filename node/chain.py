@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, cast
 
+import coincurve
 import eth.vm.base
 from eth.abc import (
     BlockAPI,
@@ -36,8 +37,9 @@ from eth.vm.forks.cancun.transactions import (
 )
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, Hash32
-from eth_utils import ValidationError
+from eth_utils import ValidationError, keccak
 
+from cityledger.node.consensus.signing import SECP256K1_N, address_of
 from cityledger.node.ordered_trie import ordered_trie_root_and_nodes
 from cityledger.node.storage import BlockStage, LevelDB
 
@@ -98,9 +100,19 @@ class _VerifiedOnce(SignedTransactionAPI):
 
     @cached_property
     def _sender(self) -> Address:
-        # The transaction class this is mixed into implements it.
-        sender: Address = super().get_sender()  # type: ignore[safe-super]
-        return sender
+        # py-evm's rules (y parity 0 or 1, r and s below the curve order) and its recovery over
+        # the signing message, straight through coincurve: eth-keys' signature and key objects
+        # and its backend lookup cost more than the curve arithmetic. Property-tested against
+        # py-evm's own path (tests/node/test_transaction_sender.py).
+        y_parity, r, s = self.y_parity, self.r, self.s
+        if y_parity not in (0, 1) or not (0 <= r < SECP256K1_N and 0 <= s < SECP256K1_N):
+            raise ValidationError(f"signature values out of range (y parity {y_parity})")
+        public_key = coincurve.PublicKey.from_signature_and_message(
+            r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([y_parity]),
+            keccak(self.get_message_for_signing()),
+            hasher=None,
+        )
+        return Address(address_of(public_key))
 
     @cached_property
     def _signature_valid(self) -> bool:
@@ -126,6 +138,11 @@ class _VerifiedOnce(SignedTransactionAPI):
 
     def check_signature_validity(self) -> None:
         self._signature_valid  # noqa: B018
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _VerifiedOnce:
+        # Transactions are immutable; py-evm's block.copy(...) deep-copies every one of them
+        # twice per block it builds, and a copy would also lose the checked signature.
+        return self
 
 
 class _VerifiedOnceTypedTransaction(_VerifiedOnce, CancunTypedTransaction):
