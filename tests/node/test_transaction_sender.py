@@ -24,6 +24,26 @@ fields = st.fixed_dictionaries(
 )
 
 
+def with_signature(y_parity: int, r: int, s: int, nonce: int = 0) -> bytes:
+    """A dynamic-fee transaction carrying whatever signature values it is given."""
+    signed = CancunTransactionBuilder.new_dynamic_fee_transaction(
+        chain_id=4242,
+        nonce=nonce,
+        max_priority_fee_per_gas=0,
+        max_fee_per_gas=0,
+        gas=21_000,
+        to=b"\x11" * 20,
+        value=0,
+        data=b"",
+        access_list=[],
+        y_parity=y_parity,
+        r=r,
+        s=s,
+    )
+    encoded: bytes = signed.encode()
+    return encoded
+
+
 def sender_or_error(builder: type[CancunTransactionBuilder], raw: bytes) -> bytes | str:
     try:
         sender: bytes = builder.decode(raw).sender
@@ -62,20 +82,7 @@ signature_values = st.one_of(
 def test_arbitrary_signature_values_are_refused_or_recovered_exactly_as_py_evm_does(
     y_parity: int, r: int, s: int, nonce: int
 ) -> None:
-    unsigned = dict(
-        chain_id=4242,
-        nonce=nonce,
-        max_priority_fee_per_gas=0,
-        max_fee_per_gas=0,
-        gas=21_000,
-        to=b"\x11" * 20,
-        value=0,
-        data=b"",
-        access_list=[],
-    )
-    raw = CancunTransactionBuilder.new_dynamic_fee_transaction(
-        **unsigned, y_parity=y_parity, r=r, s=s
-    ).encode()
+    raw = with_signature(y_parity, r, s, nonce)
     reference = sender_or_error(CancunTransactionBuilder, raw)
     ours = sender_or_error(CityTransactionBuilder, raw)
     if isinstance(reference, bytes):
@@ -106,20 +113,7 @@ def test_a_transaction_deep_copies_to_itself_keeping_its_checked_signature() -> 
 
 
 def test_an_out_of_range_y_parity_is_a_validation_error() -> None:
-    raw = CancunTransactionBuilder.new_dynamic_fee_transaction(
-        chain_id=1,
-        nonce=0,
-        max_priority_fee_per_gas=0,
-        max_fee_per_gas=0,
-        gas=21_000,
-        to=b"\x11" * 20,
-        value=0,
-        data=b"",
-        access_list=[],
-        y_parity=2,
-        r=1,
-        s=1,
-    ).encode()
+    raw = with_signature(y_parity=2, r=1, s=1)
     tx = CityTransactionBuilder.decode(raw)
     with pytest.raises(ValidationError, match="invalid signature"):
         tx.check_signature_validity()
