@@ -5,8 +5,8 @@ timer: the proposer builds the block, the others re-execute it, then two rounds 
 block that takes longer than the timer to execute makes every validator ask for a round change
 before it can vote, the next proposer builds another such block, and the height is decided
 only in the round whose doubled timer finally fits (seen on a 2-core machine under load:
-blocks of 250 calls decided in rounds 2 and 3, at a fifth of the throughput). Besu bounds its
-transaction selection by time for the same reason (`--poa-block-txs-selection-max-time`).
+blocks of 250 calls decided in rounds 2 and 3, at less than half the throughput). Besu bounds
+its transaction selection by time for the same reason (`--poa-block-txs-selection-max-time`).
 
 The budget is a share of round 0's timeout. The node measures the wall time of each block it
 executes, built or re-executed, so the limit follows the machine and its load, and it moves
