@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import rlp
-from eth.abc import BlockAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth_utils import ValidationError
 
 from cityledger.node.block_budget import BlockBudget
@@ -51,9 +52,11 @@ class ExecutingChain:
         pool: TxPool,
         coinbase: bytes,
         budget: BlockBudget,
+        on_final: Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None] | None = None,
     ) -> None:
         self._executor = executor
         self._budget = budget
+        self._on_final = on_final
         self._reader = reader
         self._pool = pool
         self._coinbase = coinbase
@@ -136,6 +139,8 @@ class ExecutingChain:
         index_block(stage, block.number, block.transactions, receipts)
         stage[certificate_key(block.hash)] = certificate.encode()
         self._executor.commit()
+        if self._on_final is not None:
+            self._on_final(block, receipts)
         included = set(tx.hash for tx in block.transactions)
         self._pool.settle(list(block.transactions), [])
         self._pool.return_batch([tx for tx in self._taken if tx.hash not in included])

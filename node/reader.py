@@ -5,6 +5,7 @@ It reads LevelDB directly, never the block stage, so callers only ever see final
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,20 +47,25 @@ class TxLocation:
 
 
 class _LruCache(Generic[K, V]):
+    """Locked: consensus hands final blocks in from its worker thread (`remember_final`)."""
+
     def __init__(self, size: int) -> None:
         self._size = size
         self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
 
     def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 class ChainReader:
@@ -99,6 +105,13 @@ class ChainReader:
             return None  # only canonical blocks exist for callers
         self._blocks.put(block_hash, block)
         return block
+
+    def remember_final(self, block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> None:
+        """A block just committed, with its receipts, as its executor holds them: clients ask
+        for the newest block and its receipts first, and reading them back from the database
+        would decode every transaction again."""
+        self._blocks.put(block.hash, block)
+        self._receipts.put(block.hash, receipts)
 
     def block_by_number(self, number: int) -> BlockAPI | None:
         header = self.header_by_number(number)

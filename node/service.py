@@ -135,6 +135,7 @@ class Node:
             self.pool,
             coinbase=self.signer.address,
             budget=BlockBudget.for_round_timeout(config.consensus.timeouts.base),
+            on_final=self.reader.remember_final,
         )
         self.engine = ConsensusEngine(
             self.signer,

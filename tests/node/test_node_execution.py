@@ -26,6 +26,7 @@ from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
 from cityledger.node.block_budget import BlockBudget
 from cityledger.node.chain import BlockExecutor, write_genesis
+from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
 from cityledger.node.consensus_chain import ExecutingChain
 from cityledger.node.genesis import AllocAccount, Genesis, build_genesis
@@ -250,6 +251,38 @@ def test_a_malformed_proposal_is_refused_not_raised(tmp_path: Path, genesis: Gen
         rlp.encode([[b"a"], [], []]),
     ):
         assert chain.validate_block(1, CandidateBlock(keccak(payload), payload)) is False
+    db.close()
+
+
+def test_a_final_block_is_served_as_its_executor_holds_it(
+    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+) -> None:
+    db, executor = open_chain(tmp_path / "db", genesis)
+    served = reader_for(db, genesis)
+    pool = TxPool(PoolLimits())
+    chain = ExecutingChain(
+        executor,
+        reader_for(db, genesis),
+        pool,
+        coinbase=b"\1" * 20,
+        budget=BlockBudget(0.25),
+        on_final=served.remember_final,
+    )
+    txs = [pool.decode(signed(admin, nonce, EMITTER["bytecode"])) for nonce in (0, 1)]
+    for tx in txs:
+        pool.add(tx, served.head_state())
+    candidate = chain.build_block(1)
+    chain.commit_block(candidate, FinalityCertificate(1, candidate.hash, 0, ()))
+    block = served.block_by_number(1)
+    assert block is not None and block.hash == candidate.hash
+    assert list(block.transactions) == txs and block.transactions[0] is txs[0]  # not decoded
+    # What a reader decodes from disk, the independent path, is what was handed over.
+    from_disk = reader_for(db, genesis)
+    stored = from_disk.block_by_number(1)
+    assert stored is not None and stored is not block
+    assert [tx.hash for tx in stored.transactions] == [tx.hash for tx in block.transactions]
+    assert from_disk.receipts(stored) == served.receipts(block)
+    assert len(served.receipts(block)) == 2
     db.close()
 
 
