@@ -30,11 +30,11 @@ SMOOTHING = 0.5
 class BlockBudget:
     """Thread-safe: consensus builds and validates blocks in worker threads."""
 
-    def __init__(self, seconds: float, first_limit: int = FIRST_LIMIT) -> None:
+    def __init__(self, seconds: float) -> None:
         if seconds <= 0:
             raise ValueError(f"a block's time budget must be positive, not {seconds}")
         self.seconds = seconds
-        self._limit = max(LEAST_LIMIT, first_limit)
+        self._limit = FIRST_LIMIT
         self._seconds_per_transaction: float | None = None
         self._lock = threading.Lock()
 
