@@ -85,7 +85,7 @@ class ExecutingChain:
         alone = len(self.validators_at(height)) == 1
         self._taken = self._pool.take_batch(
             self._executor.chain.header.gas_limit,
-            max_count=len(self._pool) if alone else self._budget.limit,
+            max_count=None if alone else self._budget.limit,
         )
         started = time.monotonic()
         try:

@@ -202,9 +202,11 @@ class TxPool:
             raise TxRejected(f"transaction gas {tx.gas} is below its intrinsic cost {intrinsic}")
 
     @_locked
-    def take_batch(self, gas_limit: int, max_count: int) -> list[SignedTransactionAPI]:
-        """At most `max_count` ready transactions, oldest first, whose gas limits fit in one
-        block."""
+    def take_batch(
+        self, gas_limit: int, max_count: int | None = None
+    ) -> list[SignedTransactionAPI]:
+        """Ready transactions, oldest first, whose gas limits fit in one block; at most
+        `max_count` of them if given."""
         batch: list[SignedTransactionAPI] = []
         gas = 0
         for tx in self._ready.values():

@@ -331,7 +331,7 @@ def test_pool_releases_each_senders_transactions_in_nonce_order(
             pool.add(pool.decode(signed(account, nonce, "0x", to=account.address)), head)
     address = to_canonical_address(accounts[0].address)
     assert pool.pending_nonce(address, 0) == 8
-    batch: list[SignedTransactionAPI] = pool.take_batch(30_000_000, max_count=1000)
+    batch: list[SignedTransactionAPI] = pool.take_batch(30_000_000)
     assert len(batch) == 8 * senders
     for account in accounts:
         mine = [tx.nonce for tx in batch if to_checksum_address(tx.sender) == account.address]
