@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth_account import Account
+from eth_keys import keys as keys_api
 from eth_utils import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -64,6 +65,54 @@ def test_signed_transactions_recover_to_the_same_sender_as_py_evm(
     ours = CityTransactionBuilder.decode(raw).sender
     assert ours == CancunTransactionBuilder.decode(raw).sender
     assert ours == bytes.fromhex(Account.from_key(key).address[2:])
+
+
+access_lists = st.lists(
+    st.fixed_dictionaries(
+        {
+            "address": st.binary(min_size=20, max_size=20).map(lambda a: "0x" + a.hex()),
+            "storageKeys": st.lists(
+                st.binary(min_size=32, max_size=32).map(lambda k: "0x" + k.hex()), max_size=3
+            ),
+        }
+    ),
+    max_size=3,
+)
+shapes = st.one_of(
+    st.just({"gasPrice": 7}),  # legacy, EIP-155
+    st.builds(lambda a: {"gasPrice": 7, "accessList": a}, access_lists),  # type 1
+    st.builds(
+        lambda a: {"maxFeePerGas": 9, "maxPriorityFeePerGas": 2, "accessList": a}, access_lists
+    ),  # type 2
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(key=keys, tx=fields, shape=shapes, create=st.booleans())
+def test_hash_signing_message_and_encoding_read_off_the_bytes_match_py_evm(
+    key: bytes, tx: dict[str, object], shape: dict[str, object], create: bool
+) -> None:
+    # The node derives these from the bytes it decoded; py-evm re-encodes the fields.
+    raw = bytes(
+        Account.sign_transaction(
+            tx | shape | ({} if create else {"to": "0x" + "11" * 20}), key
+        ).raw_transaction
+    )
+    ours, reference = CityTransactionBuilder.decode(raw), CancunTransactionBuilder.decode(raw)
+    assert ours.encode() == reference.encode() == raw
+    assert ours.hash == reference.hash
+    assert ours.get_message_for_signing() == reference.get_message_for_signing()
+
+
+def test_a_pre_eip155_legacy_transaction_signs_the_same_message_as_in_py_evm() -> None:
+    unsigned = CancunTransactionBuilder.create_unsigned_transaction(
+        nonce=3, gas_price=1, gas=21_000, to=b"\x11" * 20, value=5, data=b"\x01"
+    )
+    raw = unsigned.as_signed_transaction(keys_api.PrivateKey(b"\x01" * 32)).encode()
+    ours, reference = CityTransactionBuilder.decode(raw), CancunTransactionBuilder.decode(raw)
+    assert ours.chain_id is None
+    assert ours.get_message_for_signing() == reference.get_message_for_signing()
+    assert ours.sender == reference.sender
 
 
 signature_values = st.one_of(
