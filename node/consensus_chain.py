@@ -9,8 +9,10 @@ import time
 from collections.abc import Callable
 
 import rlp
+import rusty_rlp
 from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
-from eth_utils import ValidationError
+from eth.vm.forks.cancun.blocks import CancunBlockHeader
+from eth_utils import ValidationError, keccak
 
 from cityledger.node.block_budget import BlockBudget
 from cityledger.node.chain import BlockExecutor, CityTransactionBuilder, CityVM, ExecutedBlock
@@ -37,8 +39,29 @@ def encode_block(block: BlockAPI) -> CandidateBlock:
     return CandidateBlock(block.hash, rlp.encode(block))
 
 
-def decode_block(candidate: CandidateBlock) -> BlockAPI:
-    block: BlockAPI = rlp.decode(candidate.payload, sedes=CityVM.get_block_class())
+def decode_block(
+    candidate: CandidateBlock, known: Callable[[bytes], SignedTransactionAPI | None]
+) -> BlockAPI:
+    """A proposed block, its transactions taken as the objects `known` has for their hashes
+    (the pool's: their signatures are already checked) and decoded only where it has none."""
+    try:
+        items = rusty_rlp.decode_raw(candidate.payload, True, False)[0]
+    except rusty_rlp.DecodingError as exc:
+        raise rlp.DecodingError(f"block is not RLP: {exc}", candidate.payload) from None
+    block_class = CityVM.get_block_class()
+    if not isinstance(items, list) or len(items) != 4 or items[2] or items[3]:
+        raise ValueError("a block is [header, transactions, [], []]: no uncles, no withdrawals")
+    header_item, tx_items = items[0], items[1]
+    transactions = []
+    for item in tx_items:
+        # A typed transaction is a byte string in the block's list, a legacy one a list.
+        encoding = item if isinstance(item, bytes) else rusty_rlp.encode_raw(item)
+        pooled = known(keccak(encoding))
+        transactions.append(
+            pooled if pooled is not None else CityTransactionBuilder.decode(encoding)
+        )
+    header = CancunBlockHeader.deserialize(header_item)  # CityVM is Cancun
+    block: BlockAPI = block_class(header, transactions=transactions, uncles=[], withdrawals=[])
     return block
 
 
@@ -108,11 +131,11 @@ class ExecutingChain:
             return True
         try:
             self._require_next(height)
-            block = decode_block(candidate)
+            block = decode_block(candidate, self._pool.get)
             self._check_header(block, candidate, height)
             self._abandon_staged()
             started = time.monotonic()
-            self._staged_block = self._executor.replay(block, self._checked(block))
+            self._staged_block = self._executor.replay(block, block.transactions)
             self._budget.observe(len(block.transactions), time.monotonic() - started)
         except (rlp.RLPException, ValidationError, ValueError, LookupError) as exc:
             log.info("invalid block", extra={"block": height, "reason": str(exc)})
@@ -156,17 +179,6 @@ class ExecutingChain:
             )
         except KeyError:
             return None
-
-    def _checked(self, block: BlockAPI) -> list[SignedTransactionAPI]:
-        """The block's transactions, as the pool's objects where it has them: their signatures
-        were checked when they arrived and need no second elliptic-curve pass."""
-        checked: list[SignedTransactionAPI] = []
-        for tx in block.transactions:
-            pooled = self._pool.get(tx.hash)
-            checked.append(
-                pooled if pooled is not None else CityTransactionBuilder.decode(tx.encode())
-            )
-        return checked
 
     def _require_next(self, height: int) -> None:
         if height != self.next_height():

@@ -25,10 +25,10 @@ from web3 import Web3
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
 from cityledger.node.block_budget import BlockBudget
-from cityledger.node.chain import BlockExecutor, write_genesis
+from cityledger.node.chain import BlockExecutor, CityVM, write_genesis
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
-from cityledger.node.consensus_chain import ExecutingChain
+from cityledger.node.consensus_chain import ExecutingChain, decode_block, encode_block
 from cityledger.node.genesis import AllocAccount, Genesis, build_genesis
 from cityledger.node.reader import ChainReader
 from cityledger.node.rpc_methods import EthMethods, RpcLimits
@@ -165,6 +165,30 @@ def test_replay_refuses_a_block_that_does_not_execute_to_its_header(
     follower.replay(block, block.transactions)
     follower.commit()
     assert follower.chain.get_canonical_head() == block.header
+
+
+def test_a_proposal_decodes_to_its_block_holding_the_pools_own_transactions(
+    two_validators: tuple[BlockExecutor, BlockExecutor], admin: LocalAccount
+) -> None:
+    proposer, _ = two_validators
+    pool = TxPool(PoolLimits())
+    legacy = admin.sign_transaction(
+        {"nonce": 2, "gas": 30_000, "gasPrice": 0, "chainId": CHAIN_ID, "to": admin.address}
+    ).raw_transaction
+    txs = [pool.decode(signed(admin, n, "0x")) for n in range(2)] + [pool.decode(legacy)]
+    block = proposer.execute(txs, b"\x01" * 20, int(time.time())).block
+    candidate = encode_block(block)
+    decoded = decode_block(candidate, {txs[0].hash: txs[0], txs[2].hash: txs[2]}.get)
+    assert decoded == rlp.decode(candidate.payload, sedes=CityVM.get_block_class())
+    assert decoded.hash == block.hash
+    assert decoded.transactions[0] is txs[0] and decoded.transactions[2] is txs[2]
+    assert decoded.transactions[1] is not txs[1]  # not in the pool: decoded from the block
+    header, transactions, _, _ = rlp.decode(candidate.payload)
+    with_uncle = CandidateBlock(block.hash, rlp.encode([header, transactions, [header], []]))
+    with pytest.raises(ValueError, match="no uncles"):
+        decode_block(with_uncle, pool.get)
+    with pytest.raises(rlp.DecodingError, match="not RLP"):
+        decode_block(CandidateBlock(block.hash, candidate.payload[:-1]), pool.get)
 
 
 def test_blocks_may_share_a_second_but_never_go_back(
