@@ -9,7 +9,6 @@ from typing import Any, cast
 
 import coincurve
 import eth.vm.base
-import rusty_rlp
 from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
@@ -45,6 +44,7 @@ from eth_utils import ValidationError, int_to_big_endian, keccak
 
 from cityledger.node.consensus.signing import SECP256K1_N, address_of
 from cityledger.node.ordered_trie import ordered_trie_root_and_nodes
+from cityledger.node.raw_rlp import decode_items, encode_items
 from cityledger.node.storage import BlockStage, LevelDB
 
 
@@ -187,33 +187,22 @@ class _VerifiedOnce(SignedTransactionAPI):
         return self
 
 
-def _rlp_items(encoded_list: bytes) -> list[Any]:
-    # The raw codec: pyrlp's `decode` and `encode` without sedes infer one per item in Python.
-    items: list[Any] = rusty_rlp.decode_raw(encoded_list, True, False)[0]
-    return items
-
-
-def _rlp_encode_items(items: list[Any]) -> bytes:
-    encoded: bytes = rusty_rlp.encode_raw(items)
-    return encoded
-
-
 class _VerifiedOnceTypedTransaction(_VerifiedOnce, CancunTypedTransaction):
     def get_message_for_signing(self) -> bytes:
         # Every typed payload ends with y parity, r and s; the signed message is the type byte
         # and the payload without them (EIP-2718 and each type's EIP).
         encoding = self.encode()
-        return encoding[:1] + _rlp_encode_items(_rlp_items(encoding[1:])[:-3])
+        return encoding[:1] + encode_items(decode_items(encoding[1:])[:-3])
 
 
 class _VerifiedOnceLegacyTransaction(_VerifiedOnce, CancunLegacyTransaction):
     def get_message_for_signing(self) -> bytes:
         # py-evm's own rule (EIP-155: chain id, 0, 0 in place of v, r, s), from the cached
         # encoding rather than a fresh one.
-        parts = _rlp_items(self.encode())[:-3]
+        parts: list[bytes] = decode_items(self.encode())[:-3]
         if self.chain_id is not None:
             parts += [int_to_big_endian(self.chain_id), b"", b""]
-        return _rlp_encode_items(parts)
+        return encode_items(parts)
 
 
 class CityTransactionBuilder(CancunTransactionBuilder):

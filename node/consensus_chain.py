@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 
 import rlp
-import rusty_rlp
 from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth.vm.forks.cancun.blocks import CancunBlockHeader
 from eth_utils import ValidationError, keccak
@@ -20,6 +19,7 @@ from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
 from cityledger.node.consensus.signing import Address
 from cityledger.node.logindex import index_block
+from cityledger.node.raw_rlp import decode_items, encode_items
 from cityledger.node.reader import ChainReader
 from cityledger.node.txpool import TxPool
 from cityledger.node.validator_set import validators_at
@@ -44,10 +44,7 @@ def decode_block(
 ) -> BlockAPI:
     """A proposed block, its transactions taken as the objects `known` has for their hashes
     (the pool's: their signatures are already checked) and decoded only where it has none."""
-    try:
-        items = rusty_rlp.decode_raw(candidate.payload, True, False)[0]
-    except rusty_rlp.DecodingError as exc:
-        raise rlp.DecodingError(f"block is not RLP: {exc}", candidate.payload) from None
+    items = decode_items(candidate.payload)
     block_class = CityVM.get_block_class()
     if not isinstance(items, list) or len(items) != 4 or items[2] or items[3]:
         raise ValueError("a block is [header, transactions, [], []]: no uncles, no withdrawals")
@@ -55,7 +52,7 @@ def decode_block(
     transactions = []
     for item in tx_items:
         # A typed transaction is a byte string in the block's list, a legacy one a list.
-        encoding = item if isinstance(item, bytes) else rusty_rlp.encode_raw(item)
+        encoding = item if isinstance(item, bytes) else encode_items(item)
         pooled = known(keccak(encoding))
         transactions.append(
             pooled if pooled is not None else CityTransactionBuilder.decode(encoding)
