@@ -8,6 +8,12 @@ only in the round whose doubled timer finally fits (seen on a 2-core machine und
 blocks of 250 calls decided in rounds 2 and 3, at less than half the throughput). Besu bounds
 its transaction selection by time for the same reason (`--poa-block-txs-selection-max-time`).
 
+Since proposers announce a block before they execute it (`block_preview`), the others execute
+it meanwhile instead of afterwards, so a block may take twice as long as when the two
+executions ran one after the other. A follower that missed the preview still re-executes after
+the proposal arrives: the proposer's build and that re-execution, on cores the others have
+left by then, still fit the timer.
+
 The budget is a share of round 0's timeout. The node measures the wall time of each block it
 executes, built or re-executed, so the limit follows the machine and its load, and it moves
 towards the size that executes in the budget by at most a factor of two per block.
@@ -17,10 +23,9 @@ from __future__ import annotations
 
 import threading
 
-# The proposer's build and the others' re-execution run one after the other inside round 0's
-# timer, re-execution slower than building while the validators share the cores; what is left
-# carries the proposal and two rounds of votes.
-SHARE_OF_ROUND_TIMEOUT = 0.25
+# The proposer's build and the others' execution of its preview overlap inside round 0's timer;
+# what is left carries a late follower's re-execution, the proposal and two rounds of votes.
+SHARE_OF_ROUND_TIMEOUT = 0.5
 FIRST_LIMIT = 64
 LEAST_LIMIT = 8
 # Recent blocks weigh most: load changes within seconds.

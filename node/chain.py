@@ -307,24 +307,29 @@ class BlockExecutor:
         must have built it; raises `ValidationError` unless the result is that very block
         (state root, receipts, gas used and every other header field).
         """
+        header = block.header
+        executed = self.execute_as_given(transactions, header.coinbase, header.timestamp)
+        if executed.block.hash != header.hash:
+            self.abandon()
+            raise ValidationError(
+                f"block does not execute to its header: {_diff(header, executed.block.header)}"
+            )
+        return executed
+
+    def execute_as_given(
+        self, transactions: Sequence[SignedTransactionAPI], coinbase: bytes, timestamp: int
+    ) -> ExecutedBlock:
+        """Applies exactly these transactions with this coinbase and timestamp, and leaves the
+        block staged; raises (staging nothing) if any of them is not valid in its place."""
         if self._staged:
             raise RuntimeError("a block is already staged; commit or abandon it first")
-        header = block.header
         try:
-            result, receipts, computations = self._mine(
-                list(transactions), header.coinbase, header.timestamp
-            )
+            result, receipts, computations = self._mine(list(transactions), coinbase, timestamp)
         except Exception:
             self.abandon()
             raise
-        executed = result.imported_block
-        if executed.hash != header.hash:
-            self.abandon()
-            raise ValidationError(
-                f"block does not execute to its header: {_diff(header, executed.header)}"
-            )
         self._staged = True
-        return ExecutedBlock(executed, receipts, computations, ())
+        return ExecutedBlock(result.imported_block, receipts, computations, ())
 
     def _mine(
         self, transactions: list[SignedTransactionAPI], coinbase: bytes, timestamp: int

@@ -5,6 +5,7 @@ so nothing reaches disk before it is final, and a final block reaches disk in on
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ from eth.vm.forks.cancun.blocks import CancunBlockHeader
 from eth_utils import ValidationError, keccak
 
 from cityledger.node.block_budget import BlockBudget
+from cityledger.node.block_preview import BlockPreview
 from cityledger.node.chain import BlockExecutor, CityTransactionBuilder, CityVM, ExecutedBlock
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
@@ -73,10 +75,16 @@ class ExecutingChain:
         coinbase: bytes,
         budget: BlockBudget,
         on_final: Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None] | None = None,
+        on_preview: Callable[[BlockPreview], None] | None = None,
     ) -> None:
         self._executor = executor
         self._budget = budget
         self._on_final = on_final
+        self._on_preview = on_preview
+        # Consensus calls in one worker thread at a time; a speculation runs in another.
+        self._lock = threading.RLock()
+        # The hash of the block a preview executed to, staged in `_staged_block`.
+        self._speculated: bytes | None = None
         self._reader = reader
         self._pool = pool
         self._coinbase = coinbase
@@ -99,6 +107,10 @@ class ExecutingChain:
         return self._pool.has_ready
 
     def build_block(self, height: int) -> CandidateBlock:
+        with self._lock:
+            return self._build_block(height)
+
+    def _build_block(self, height: int) -> CandidateBlock:
         self._require_next(height)
         self._abandon_staged()
         # A lone validator decides as soon as it has built: nobody re-executes within its timer.
@@ -107,9 +119,22 @@ class ExecutingChain:
             self._executor.chain.header.gas_limit,
             max_count=None if alone else self._budget.limit,
         )
+        parent = self._reader.head()
+        # Never before the parent, whose proposer's clock may have been a little ahead of ours.
+        timestamp = max(int(time.time()), int(parent.timestamp))
+        if self._on_preview is not None and not alone and self._taken:
+            self._on_preview(
+                BlockPreview(
+                    height,
+                    parent.hash,
+                    self._coinbase,
+                    timestamp,
+                    tuple(tx.hash for tx in self._taken),
+                )
+            )
         started = time.monotonic()
         try:
-            executed = self._executor.execute(self._taken, self._coinbase, int(time.time()))
+            executed = self._executor.execute(self._taken, self._coinbase, timestamp)
         except Exception:
             self._abandon_staged()
             raise
@@ -123,17 +148,51 @@ class ExecutingChain:
         self._staged_block = executed
         return self._staged
 
+    def speculate(self, preview: BlockPreview) -> bool:
+        """Executes the block a proposer announced it is building, and leaves it staged for
+        `validate_block` to find: True if it did. Does nothing while another block is staged,
+        or if this node lacks any of the transactions or has moved past the preview's parent."""
+        with self._lock:
+            if self._staged_block is not None or preview.height != self.next_height():
+                return False
+            if preview.parent_hash != self._reader.head().hash:
+                return False
+            transactions = [self._pool.get(tx_hash) for tx_hash in preview.transactions]
+            if not transactions or None in transactions:
+                return False
+            started = time.monotonic()
+            try:
+                executed = self._executor.execute_as_given(
+                    [tx for tx in transactions if tx is not None],
+                    preview.coinbase,
+                    preview.timestamp,
+                )
+            except ValidationError:
+                return False  # the proposer will find that transaction invalid too
+            self._budget.observe(len(transactions), time.monotonic() - started)
+            self._staged_block = executed
+            self._speculated = executed.block.hash
+            return True
+
     def validate_block(self, height: int, candidate: CandidateBlock) -> bool:
+        with self._lock:
+            return self._validate_block(height, candidate)
+
+    def _validate_block(self, height: int, candidate: CandidateBlock) -> bool:
         if self._staged is not None and self._staged.hash == candidate.hash:
             return True
         try:
             self._require_next(height)
             block = decode_block(candidate, self._pool.get)
             self._check_header(block, candidate, height)
-            self._abandon_staged()
-            started = time.monotonic()
-            self._staged_block = self._executor.replay(block, block.transactions)
-            self._budget.observe(len(block.transactions), time.monotonic() - started)
+            if self._speculated is None or self._speculated != block.hash:
+                self._abandon_staged()
+                started = time.monotonic()
+                self._staged_block = self._executor.replay(block, block.transactions)
+                self._budget.observe(len(block.transactions), time.monotonic() - started)
+            # else: the preview's transactions, executed on this parent with this coinbase and
+            # timestamp, gave this very header (state root, receipts and all).
+            self._speculated = None
         except (rlp.RLPException, ValidationError, ValueError, LookupError) as exc:
             log.info("invalid block", extra={"block": height, "reason": str(exc)})
             self._abandon_staged()
@@ -148,7 +207,11 @@ class ExecutingChain:
         return True
 
     def commit_block(self, candidate: CandidateBlock, certificate: FinalityCertificate) -> None:
-        if not self.validate_block(certificate.height, candidate):
+        with self._lock:
+            self._commit_block(candidate, certificate)
+
+    def _commit_block(self, candidate: CandidateBlock, certificate: FinalityCertificate) -> None:
+        if not self._validate_block(certificate.height, candidate):
             raise ValueError(f"final block {certificate.height} does not execute on this chain")
         staged = self._staged_block
         if staged is None:
@@ -192,9 +255,10 @@ class ExecutingChain:
             raise ValueError(f"block timestamp {header.timestamp} is out of range")
 
     def _abandon_staged(self) -> None:
-        if self._staged is not None or self._taken:
+        if self._staged is not None or self._staged_block is not None or self._taken:
             self._executor.abandon()
             self._pool.return_batch(self._taken)
         self._taken = []
         self._staged = None
         self._staged_block = None
+        self._speculated = None

@@ -30,6 +30,7 @@ TOPIC_CONSENSUS = b"consensus"
 TOPIC_TRANSACTIONS = b"transactions"
 TOPIC_HEAD = b"head"
 TOPIC_BLOCK = b"block"
+TOPIC_PREVIEW = b"preview"
 
 
 class EnvelopeError(ValueError):

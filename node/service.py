@@ -18,8 +18,10 @@ from eth_utils import to_canonical_address
 
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.node.block_budget import BlockBudget
+from cityledger.node.block_preview import BlockPreview
 from cityledger.node.chain import BlockExecutor
 from cityledger.node.config import NetworkConfigError, NetworkSettings, NodeConfig
+from cityledger.node.consensus.core import proposer_of
 from cityledger.node.consensus.engine import ConsensusEngine
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.journal import ConsensusJournal
@@ -33,6 +35,7 @@ from cityledger.node.p2p import (
     TOPIC_BLOCK,
     TOPIC_CONSENSUS,
     TOPIC_HEAD,
+    TOPIC_PREVIEW,
     TOPIC_TRANSACTIONS,
     Envelope,
     P2PClient,
@@ -136,6 +139,7 @@ class Node:
             coinbase=self.signer.address,
             budget=BlockBudget.for_round_timeout(config.consensus.timeouts.base),
             on_final=self.reader.remember_final,
+            on_preview=self._announce if peers else None,
         )
         self.engine = ConsensusEngine(
             self.signer,
@@ -166,6 +170,8 @@ class Node:
             ).handlers
         )
         self._known_validators: tuple[int, tuple[Address, ...]] = (-1, ())
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._speculations: set[asyncio.Future[bool]] = set()
 
     # ------------------------------------------------------------ callbacks
 
@@ -176,9 +182,18 @@ class Node:
     def _consensus_status(self) -> ConsensusStatus:
         return ConsensusStatus(self.signer.address, self.engine.height, self.engine.round)
 
+    def _announce(self, preview: BlockPreview) -> None:
+        """Called by the chain in a worker thread, just before it executes a block it builds."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.client.broadcast, TOPIC_PREVIEW, preview.encode())
+
     def _is_known_peer(self, address: Address) -> bool:
         if any(p.address == address for p in self.client.peers):
             return True
+        return address in self._next_validators()
+
+    def _next_validators(self) -> tuple[Address, ...]:
+        """The validators of the block after the head; none while they cannot be read."""
         head = int(self.reader.head().block_number)
         if self._known_validators[0] != head:
             try:
@@ -187,8 +202,8 @@ class Node:
                     validators_at(self.reader, head + 1),
                 )
             except ValidatorSetUnavailable:
-                return False
-        return address in self._known_validators[1]
+                return ()
+        return self._known_validators[1]
 
     # ------------------------------------------------------------ p2p handlers
 
@@ -213,6 +228,21 @@ class Node:
         self.engine.wake()
         return b""
 
+    async def _receive_preview(self, envelope: Envelope) -> bytes:
+        preview = BlockPreview.decode(envelope.payload)
+        validators = self._next_validators()
+        if preview.height != int(self.reader.head().block_number) + 1 or not validators:
+            return b""  # not the next block here (yet, or any longer): nothing to prepare
+        round_ = self.engine.round if self.engine.height == preview.height else 0
+        if envelope.sender != proposer_of(preview.height, round_ or 0, validators):
+            return b""  # only the proposer's preview is worth an execution
+        speculation = asyncio.get_running_loop().run_in_executor(
+            None, self.chain.speculate, preview
+        )
+        self._speculations.add(speculation)
+        speculation.add_done_callback(self._speculations.discard)
+        return b""
+
     async def _serve_head(self, _: Envelope) -> bytes:
         encoded: bytes = rlp.encode(int(self.reader.head().block_number))
         return encoded
@@ -232,6 +262,7 @@ class Node:
             {
                 TOPIC_CONSENSUS: self._receive_consensus,
                 TOPIC_TRANSACTIONS: self._receive_transactions,
+                TOPIC_PREVIEW: self._receive_preview,
                 TOPIC_HEAD: self._serve_head,
                 TOPIC_BLOCK: self._serve_block,
             },
@@ -278,7 +309,7 @@ class Node:
                 )
                 shut_down()
 
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, shut_down)
         tasks = [asyncio.create_task(self.engine.run(), name="consensus")]
@@ -292,6 +323,8 @@ class Node:
             self.engine.stop()
             self.sync.stop()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            # A speculation executes on the database that is about to close.
+            await asyncio.gather(*self._speculations, return_exceptions=True)
             await self.client.close()
             head = self.reader.head()
             self.db.close()

@@ -25,6 +25,7 @@ from web3 import Web3
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
 from cityledger.node.block_budget import BlockBudget
+from cityledger.node.block_preview import BlockPreview
 from cityledger.node.chain import BlockExecutor, CityVM, write_genesis
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
@@ -400,3 +401,128 @@ def test_transaction_the_state_no_longer_admits_is_dropped(
     state = executor.chain.get_vm().state
     assert state.get_balance(to_canonical_address(payee)) == 1_000
     db.close()
+
+
+class CountingExecutor(BlockExecutor):
+    """A real executor that counts re-executions of proposals."""
+
+    replays = 0
+
+    def replay(self, block: Any, transactions: Any) -> Any:
+        self.replays += 1
+        return super().replay(block, transactions)
+
+
+def preview_of(candidate: CandidateBlock, parent_hash: bytes, **changes: Any) -> BlockPreview:
+    block = rlp.decode(candidate.payload, sedes=CityVM.get_block_class())
+    preview = BlockPreview(
+        int(block.header.block_number),
+        parent_hash,
+        block.header.coinbase,
+        int(block.header.timestamp),
+        tuple(tx.hash for tx in block.transactions),
+    )
+    return dataclasses.replace(preview, **changes)
+
+
+@pytest.fixture
+def proposal_and_follower(
+    tmp_path: Path, genesis: Genesis, admin: LocalAccount
+) -> Iterator[tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes]]:
+    """A block of three calls built by one chain, and a follower whose pool holds the calls."""
+    db_a, proposer_executor = open_chain(tmp_path / "a", genesis)
+    db_b = LevelDB(tmp_path / "b")
+    write_genesis(db_b, CHAIN_ID, genesis.header_params(), genesis.state())
+    follower_executor = CountingExecutor(db_b, CHAIN_ID)
+    proposer_pool, follower_pool = TxPool(PoolLimits()), TxPool(PoolLimits())
+    raws = [signed(admin, nonce, EMITTER["bytecode"]) for nonce in range(3)]
+    for pool, db in ((proposer_pool, db_a), (follower_pool, db_b)):
+        for raw in raws:
+            pool.add(pool.decode(raw), reader_for(db, genesis).head_state())
+    proposer = ExecutingChain(
+        proposer_executor, reader_for(db_a, genesis), proposer_pool, b"\1" * 20, BlockBudget(1)
+    )
+    follower = ExecutingChain(
+        follower_executor, reader_for(db_b, genesis), follower_pool, b"\2" * 20, BlockBudget(1)
+    )
+    candidate = proposer.build_block(1)
+    genesis_hash = reader_for(db_b, genesis).head().hash
+    yield candidate, follower, follower_executor, follower_pool, genesis_hash
+    db_a.close()
+    db_b.close()
+
+
+def test_a_follower_that_executed_the_preview_votes_without_executing_again(
+    proposal_and_follower: tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes],
+) -> None:
+    candidate, follower, executor, _, parent = proposal_and_follower
+    assert follower.speculate(preview_of(candidate, parent)) is True
+    assert follower.validate_block(1, candidate) is True
+    assert executor.replays == 0
+    follower.commit_block(candidate, FinalityCertificate(1, candidate.hash, 0, ()))
+    assert executor.chain.get_canonical_head().hash == candidate.hash
+    # A preview of a block that is already final prepares nothing.
+    assert follower.speculate(preview_of(candidate, parent)) is False
+
+
+@pytest.mark.parametrize("announced", ["a later timestamp", "fewer transactions"])
+def test_a_preview_that_differs_from_the_proposal_costs_a_re_execution_only(
+    proposal_and_follower: tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes],
+    announced: str,
+) -> None:
+    candidate, follower, executor, _, parent = proposal_and_follower
+    preview = preview_of(candidate, parent)
+    if announced == "a later timestamp":
+        preview = dataclasses.replace(preview, timestamp=preview.timestamp + 1)
+    else:
+        preview = dataclasses.replace(preview, transactions=preview.transactions[:2])
+    assert follower.speculate(preview) is True
+    assert follower.validate_block(1, candidate) is True
+    assert executor.replays == 1
+    follower.commit_block(candidate, FinalityCertificate(1, candidate.hash, 0, ()))
+    assert executor.chain.get_canonical_head().hash == candidate.hash
+
+
+def test_a_forged_proposal_is_refused_though_its_preview_was_executed(
+    proposal_and_follower: tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes],
+) -> None:
+    candidate, follower, executor, _, parent = proposal_and_follower
+    assert follower.speculate(preview_of(candidate, parent)) is True
+    block = rlp.decode(candidate.payload, sedes=CityVM.get_block_class())
+    forged = encode_block(block.copy(header=block.header.copy(state_root=b"\x42" * 32)))
+    assert follower.validate_block(1, forged) is False
+    assert follower.validate_block(1, candidate) is True
+    assert executor.replays == 2  # the forgery, then the proposal once the forgery was dropped
+
+
+def test_a_preview_the_follower_cannot_execute_as_given_stages_nothing(
+    proposal_and_follower: tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes],
+) -> None:
+    candidate, follower, executor, _, parent = proposal_and_follower
+    preview = preview_of(candidate, parent)
+    refused = [
+        dataclasses.replace(preview, height=2),  # not the next block
+        dataclasses.replace(preview, parent_hash=b"\x42" * 32),  # another parent
+        dataclasses.replace(preview, transactions=(b"\x42" * 32,)),  # not in this pool
+        dataclasses.replace(preview, transactions=()),  # nothing to execute
+        # Nonces 1 and 2 without 0: the transactions are not valid in this order.
+        dataclasses.replace(preview, transactions=preview.transactions[1:]),
+    ]
+    for bad in refused:
+        assert follower.speculate(bad) is False
+    assert follower.validate_block(1, candidate) is True
+    assert executor.replays == 1
+
+
+def test_a_block_preview_round_trips_and_anything_else_is_refused_by_name() -> None:
+    preview = BlockPreview(7, b"\x01" * 32, b"\x02" * 20, 1_700_000_000, (b"\x03" * 32,))
+    assert BlockPreview.decode(preview.encode()) == preview
+    for raw, reason in (
+        (b"\x01\x02", "not RLP"),
+        (rlp.encode([b"\x07"]), "is \\[height"),
+        (rlp.encode([7, b"\x01" * 31, b"\x02" * 20, 1, []]), "32-byte hash"),
+        (rlp.encode([7, b"\x01" * 32, b"\x02" * 20, 1, [b"\x03"]]), "list of 32-byte hashes"),
+        (rlp.encode([[b""], b"\x01" * 32, b"\x02" * 20, 1, []]), "byte strings"),
+    ):
+        with pytest.raises(ValueError, match=reason):
+            BlockPreview.decode(raw)
