@@ -15,9 +15,11 @@ from eth.abc import (
     BlockImportResult,
     BlockPersistResult,
     ComputationAPI,
+    MessageAPI,
     ReceiptAPI,
     SignedTransactionAPI,
     StateAPI,
+    TransactionContextAPI,
     UnsignedTransactionAPI,
 )
 from eth.chains.base import MiningChain
@@ -31,8 +33,9 @@ from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
 )
 from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.headers import create_cancun_header_from_parent
-from eth.vm.forks.cancun.state import get_total_blob_gas
+from eth.vm.forks.cancun.state import CancunState, get_total_blob_gas
 from eth.vm.forks.cancun.transactions import (
     CancunLegacyTransaction,
     CancunTransactionBuilder,
@@ -42,6 +45,7 @@ from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, Hash32
 from eth_utils import ValidationError, int_to_big_endian, keccak
 
+from cityledger.node.code_analysis import SharedAnalysisCodeStream
 from cityledger.node.consensus.signing import SECP256K1_N, address_of
 from cityledger.node.ordered_trie import ordered_trie_root_and_nodes
 from cityledger.node.raw_rlp import decode_items, encode_items
@@ -58,10 +62,23 @@ def _zero_base_fee_header(parent_header: BlockHeaderAPI | None, **params: Any) -
     return header.copy(base_fee_per_gas=0)
 
 
+class CityComputation(CancunComputation):
+    def __init__(
+        self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI
+    ) -> None:
+        super().__init__(state, message, transaction_context)
+        self.code = SharedAnalysisCodeStream(message.code)
+
+
+class CityState(CancunState):
+    computation_class = CityComputation
+
+
 class CityVM(CancunVM):
     """Cancun (the contracts' evmVersion) with the base fee pinned at zero."""
 
     create_header_from_parent = staticmethod(_zero_base_fee_header)
+    _state_class = CityState
 
     @classmethod
     def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:

@@ -21,7 +21,6 @@ from eth.abc import StateAPI
 from eth.constants import POST_MERGE_MIX_HASH, POST_MERGE_NONCE
 from eth.db.atomic import AtomicDB
 from eth.typing import AccountState
-from eth.vm.forks.cancun.state import CancunState
 from eth_typing import Address, ChecksumAddress
 from eth_utils import to_canonical_address, to_checksum_address
 
@@ -34,7 +33,7 @@ from cityledger.contracts.deployment import (
     deployment_plan,
 )
 from cityledger.node.abi import call_view
-from cityledger.node.chain import CityChain, CityVM, chain_class, spoofed
+from cityledger.node.chain import CityChain, CityState, CityVM, chain_class, spoofed
 
 DEFAULT_GAS_LIMIT = 30_000_000
 # Constructors of large contracts need more than one ordinary block's gas; this only applies
@@ -196,7 +195,7 @@ class Genesis:
         return cls.from_json(data)
 
 
-class _RecordingState(CancunState):
+class _RecordingState(CityState):
     """Remembers which accounts got code and which storage slots were written (preimages)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
