@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cityledger.node.block_budget import FIRST_LIMIT, LEAST_LIMIT, BlockBudget
+from cityledger.node.block_budget import (
+    FIRST_LIMIT,
+    LEAST_LIMIT,
+    SHARE_OF_ROUND_TIMEOUT,
+    BlockBudget,
+)
 
 
 def executes_in(fixed: float, per_transaction: float, transactions: int) -> float:
@@ -57,8 +62,8 @@ def test_a_slow_machine_gets_smaller_blocks_than_a_fast_one() -> None:
     for _ in range(10):
         slow.observe(slow.limit, slow.limit * 0.008)
         fast.observe(fast.limit, fast.limit * 0.001)
-    assert slow.limit == int(0.25 / 0.008)
-    assert fast.limit == int(0.25 / 0.001)
+    assert slow.limit == int(SHARE_OF_ROUND_TIMEOUT / 0.008)
+    assert fast.limit == int(SHARE_OF_ROUND_TIMEOUT / 0.001)
 
 
 def test_empty_blocks_teach_nothing() -> None:
