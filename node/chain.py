@@ -35,7 +35,11 @@ from eth.vm.forks.byzantium.constants import (
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.headers import create_cancun_header_from_parent
-from eth.vm.forks.cancun.state import CancunState, get_total_blob_gas
+from eth.vm.forks.cancun.state import (
+    CancunState,
+    CancunTransactionExecutor,
+    get_total_blob_gas,
+)
 from eth.vm.forks.cancun.transactions import (
     CancunLegacyTransaction,
     CancunTransactionBuilder,
@@ -43,7 +47,7 @@ from eth.vm.forks.cancun.transactions import (
 )
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address, Hash32
-from eth_utils import ValidationError, int_to_big_endian, keccak
+from eth_utils import ValidationError, get_extended_debug_logger, int_to_big_endian, keccak
 
 from cityledger.node.code_analysis import SharedAnalysisCodeStream
 from cityledger.node.consensus.signing import SECP256K1_N, address_of
@@ -70,8 +74,34 @@ class CityComputation(CancunComputation):
         self.code = SharedAnalysisCodeStream(message.code)
 
 
+class CityTransactionExecutor(CancunTransactionExecutor):
+    def finalize_computation(
+        self, transaction: SignedTransactionAPI, computation: ComputationAPI
+    ) -> ComputationAPI:
+        state = cast(CityState, self.vm_state)
+        state.finalizing = True
+        try:
+            return super().finalize_computation(transaction, computation)
+        finally:
+            state.finalizing = False
+
+
 class CityState(CancunState):
     computation_class = CityComputation
+    transaction_executor_class = CityTransactionExecutor
+    # py-evm's `logger` property looked the logger up again on every use: several per call.
+    logger = get_extended_debug_logger("eth.vm.state.CityState")
+    finalizing = False  # set by CityTransactionExecutor while it finalizes a transaction
+
+    def delta_balance(self, address: Address, delta: int) -> None:
+        zero_fee = delta == 0 and self.finalizing and address == self.coinbase
+        if zero_fee and not self.account_exists(address):
+            # Fees are zero here. Paying one to a coinbase that does not exist would create
+            # it empty, and EIP-161 deletes it again in this same finalization (py-evm
+            # touches the coinbase after every transaction): skipping both changes no state,
+            # and spares creating and wiping an account per call.
+            return
+        super().delta_balance(address, delta)
 
 
 class CityVM(CancunVM):

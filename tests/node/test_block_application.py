@@ -1,4 +1,5 @@
-"""CityVM applies a block's transactions in its own loop; py-evm's loop is the reference."""
+"""CityVM applies a block's transactions in its own loop, on its own state class; py-evm's loop
+on py-evm's Cancun state is the reference."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ from pathlib import Path
 import eth.vm.base
 import pytest
 from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.vm.forks.cancun.state import CancunState
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import ValidationError, keccak, to_checksum_address
+from eth_utils import ValidationError, keccak, to_canonical_address, to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from node_helpers import EMITTER
 from web3 import Web3
 
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity
-from cityledger.node.chain import BlockExecutor, CityTransactionBuilder, write_genesis
+from cityledger.node.chain import BlockExecutor, CityTransactionBuilder, CityVM, write_genesis
 from cityledger.node.genesis import Genesis, build_genesis
 from cityledger.node.storage import LevelDB
 
@@ -24,6 +26,14 @@ CHAIN_ID = 4242
 ADMIN: LocalAccount = Account.from_key("0x" + "11" * 32)
 EMITTER_ADDRESS = to_checksum_address(keccak(bytes.fromhex("d694" + ADMIN.address[2:] + "80"))[12:])
 CONTRACT = Web3().eth.contract(abi=EMITTER["abi"])
+COINBASE = b"\x33" * 20
+
+
+class PyEvmStateVM(CityVM):
+    """CityVM's header rules over py-evm's own Cancun state and transaction executor."""
+
+    _state_class = CancunState
+
 
 # One call of each kind the loop must account for: storage and events, a custom-error revert,
 # a string revert, out of gas, a plain transfer, and a contract creation.
@@ -33,6 +43,9 @@ calls = st.one_of(
     st.builds(lambda r: ("fail", [r]), st.text(max_size=8)),
     st.just(("out of gas", [])),
     st.just(("transfer", [])),
+    # The coinbase paid nothing, or something: an empty coinbase is made and cleared, or kept.
+    st.builds(lambda v: ("pay coinbase", [v]), st.sampled_from([0, 1])),
+    st.just(("tip", [])),  # a priority fee: the coinbase earns one
     st.just(("create", [])),
 )
 
@@ -60,6 +73,10 @@ def signed(nonce: int, call: tuple[str, list[object]]) -> SignedTransactionAPI:
         tx |= {"gas": 22_000, "data": CONTRACT.encode_abi("store", [1, 1])}
     elif name == "transfer":
         tx |= {"to": "0x" + "22" * 20, "value": 1}
+    elif name == "tip":
+        tx |= {"to": "0x" + "22" * 20, "maxFeePerGas": 1, "maxPriorityFeePerGas": 1}
+    elif name == "pay coinbase":
+        tx |= {"to": to_checksum_address(COINBASE), "value": args[0]}
     elif name == "create":
         del tx["to"]
         tx |= {"gas": 1_000_000, "data": EMITTER["bytecode"]}
@@ -70,12 +87,18 @@ def signed(nonce: int, call: tuple[str, list[object]]) -> SignedTransactionAPI:
 
 def chain_with_emitter(path: Path, genesis: Genesis) -> BlockExecutor:
     db = LevelDB(path)
-    write_genesis(db, CHAIN_ID, genesis.header_params(), genesis.state())
+    state = genesis.state()
+    # Funds for transfers and tips; without them every such block would only be refused.
+    admin = to_canonical_address(ADMIN.address)
+    state[admin] = {**state.get(admin, {"nonce": 0, "code": b"", "storage": {}}), "balance": 10**21}
+    write_genesis(db, CHAIN_ID, genesis.header_params(), state)
     executor = BlockExecutor(db, CHAIN_ID)
     # Fixed seconds for both chains' blocks: from the clock they may straddle a second.
     executor.execute([signed(0, ("create", []))], b"\x01" * 20, genesis.timestamp + 1)
     executor.commit()
-    executor.chain.header = executor.chain.header.copy(timestamp=genesis.timestamp + 2)
+    executor.chain.header = executor.chain.header.copy(
+        timestamp=genesis.timestamp + 2, coinbase=COINBASE
+    )
     return executor
 
 
@@ -83,6 +106,8 @@ def apply(
     executor: BlockExecutor, txs: list[SignedTransactionAPI], reference: bool
 ) -> tuple[BlockHeaderAPI, tuple[ReceiptAPI, ...], bytes] | str:
     vm = executor.chain.get_vm()
+    if reference:
+        vm = PyEvmStateVM(vm.get_header(), vm.chaindb, vm.chain_context, vm.consensus_context)
     loop = eth.vm.base.VM.apply_all_transactions if reference else type(vm).apply_all_transactions
     try:
         header, receipts, _ = loop(vm, txs, vm.get_header())
