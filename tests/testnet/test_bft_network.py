@@ -20,6 +20,7 @@ from web3.contract import Contract
 
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import city_id, text32
+from cityledger.node.block_preview import BlockPreview
 from cityledger.node.consensus.messages import (
     MessageKind,
     SignedMessage,
@@ -27,7 +28,7 @@ from cityledger.node.consensus.messages import (
     signature_is_valid,
 )
 from cityledger.node.consensus.signing import KeySigner, recover_signer
-from cityledger.node.p2p import TOPIC_CONSENSUS, Envelope
+from cityledger.node.p2p import TOPIC_CONSENSUS, TOPIC_PREVIEW, Envelope
 from cityledger.testnet.network import (
     DEFAULT_PASSPHRASE,
     NodeInfo,
@@ -272,3 +273,26 @@ def test_an_unknown_node_is_refused_by_peers(network: Network) -> None:
     )
     assert response.status_code == 403
     assert "not a peer" in response.text
+
+
+def test_malformed_and_stray_block_previews_change_nothing(network: Network) -> None:
+    qiqihar = network.node("Qiqihar")
+    key = Path(qiqihar.data_dir, "node.key").read_text().strip().removeprefix("0x")
+    signer = KeySigner(bytes.fromhex(key))
+    harbin = network.node("Harbin")
+    chain_id = network.info.chain_id
+
+    def post(payload: bytes) -> requests.Response:
+        envelope = Envelope.seal(signer, chain_id, TOPIC_PREVIEW, payload)
+        return requests.post(f"{harbin.p2p_url}/p2p", data=envelope.encode(), timeout=10)
+
+    refused = post(b"\x01\x02")
+    assert refused.status_code == 400 and "not RLP" in refused.text
+    head = block_number(harbin)
+    assert head is not None
+    parent = bytes(network.w3("Harbin").eth.get_block(head)["hash"])
+    # Well formed, for the next block, naming a transaction nobody holds: taken, and ignored
+    # whether or not Qiqihar is that block's proposer.
+    stray = BlockPreview(head + 1, parent, signer.address, int(time.time()), (keccak(b"?"),))
+    assert post(stray.encode()).status_code == 200
+    network.receipt("Harbin", network.register_agency("Harbin", "Harbin"))
