@@ -7,11 +7,12 @@ from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth_account import Account
 from eth_keys import keys as keys_api
 from eth_utils import ValidationError
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cityledger.node.chain import CityTransactionBuilder
+from cityledger.node.chain import CityTransactionBuilder, _plain_dynamic_fee_payload
 from cityledger.node.consensus.signing import SECP256K1_N
+from cityledger.node.raw_rlp import encode_items
 
 keys = st.binary(min_size=32, max_size=32).filter(lambda k: 0 < int.from_bytes(k) < SECP256K1_N)
 fields = st.fixed_dictionaries(
@@ -166,3 +167,100 @@ def test_an_out_of_range_y_parity_is_a_validation_error() -> None:
     tx = CityTransactionBuilder.decode(raw)
     with pytest.raises(ValidationError, match="invalid signature"):
         tx.check_signature_validity()
+
+
+def integer_item(value: int, padded: bool) -> bytes:
+    minimal = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return b"\x00" + minimal if padded else minimal
+
+
+# A well-formed dynamic-fee payload item by item, and at most one defect put into it.
+payload_items = st.tuples(
+    *[st.builds(integer_item, st.integers(0, 2**64), st.just(False))] * 5,
+    st.sampled_from([b"", b"\x11" * 20]),
+    st.builds(integer_item, st.integers(0, 2**64), st.just(False)),
+    st.binary(max_size=40),
+    st.just([]),
+    *[st.builds(integer_item, st.integers(0, 2**256), st.just(False))] * 3,
+).map(list)
+defects = st.one_of(
+    st.just(None),
+    st.sampled_from(["padded", "short to", "long to", "list as data", "access list"]),
+    st.sampled_from(["junk access list", "bytes as access list", "one item fewer", "one more"]),
+    st.just("a byte in long form"),  # 0x05 as 0x81 0x05: RLP that is not canonical
+    st.tuples(st.integers(0, 400), st.integers(0, 255)),  # one byte replaced
+    st.integers(0, 400),  # cut short there
+    st.binary(min_size=1, max_size=3),  # trailing bytes
+)
+
+
+def with_defect(items: list[object], defect: object, index: int) -> bytes:
+    items = list(items)
+    if defect == "padded":
+        integer_fields = [0, 1, 2, 3, 4, 6, 9, 10, 11]
+        field = integer_fields[index % len(integer_fields)]
+        items[field] = b"\x00" + items[field]  # type: ignore[operator]
+    elif defect in ("short to", "long to"):
+        items[5] = b"\x11" * (19 if defect == "short to" else 21)
+    elif defect == "list as data":
+        items[7] = [b"\x01"]
+    elif defect == "access list":  # well formed: py-evm decodes it, the fast path declines
+        items[8] = [[b"\x22" * 20, [b"\x33" * 32]]]
+    elif defect == "junk access list":
+        items[8] = [b"\x01"]
+    elif defect == "bytes as access list":
+        items[8] = b""
+    elif defect == "one item fewer":
+        items = items[:-1]
+    elif defect == "one more":
+        items.append(b"\x01")
+    raw = bytearray(b"\x02" + encode_items(items))
+    if defect == "a byte in long form":
+        body = b"".join(
+            b"\x81\x05" if i == 7 else encode_items(item) for i, item in enumerate(items)
+        )
+        header = bytes([0xC0 + len(body)]) if len(body) < 56 else bytes([0xF8, len(body)])
+        raw = bytearray(b"\x02" + header + body)
+    if isinstance(defect, tuple):
+        raw[defect[0] % len(raw)] = defect[1]
+    elif isinstance(defect, int):
+        raw = raw[: defect % len(raw)]
+    elif isinstance(defect, bytes):
+        raw += defect
+    return bytes(raw)
+
+
+def decoded_or_error(builder: type[CancunTransactionBuilder], raw: bytes) -> object:
+    try:
+        transaction = builder.decode(raw)
+    except Exception as exc:  # pyrlp and py-evm raise their own kinds
+        return type(exc).__name__
+    inner = transaction._inner  # type: ignore[attr-defined]
+    return (type(inner), [(type(v), v) for v in inner], transaction.encode(), transaction.hash)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=payload_items, defect=defects, index=st.integers(0, 8))
+def test_a_dynamic_fee_transaction_decodes_as_py_evm_decodes_it_or_not_at_all(
+    items: list[object], defect: object, index: int
+) -> None:
+    # The node decodes plain EIP-1559 transactions without py-evm's sedes; whatever the bytes,
+    # it must accept exactly what py-evm accepts, as the same fields, or refuse the same way.
+    raw = with_defect(items, defect, index)
+    ours = decoded_or_error(CityTransactionBuilder, raw)
+    reference = decoded_or_error(CancunTransactionBuilder, raw)
+    event("refused" if isinstance(reference, str) else "decoded")
+    assert ours == reference
+
+
+def test_signed_dynamic_fee_transactions_take_the_fast_path_with_py_evms_fields() -> None:
+    key = b"\x07" * 32
+    for shape in ({"to": "0x" + "11" * 20, "data": b"\x01\x02"}, {"data": b"\x60\x00"}):
+        tx = {"nonce": 3, "gas": 90_000, "maxFeePerGas": 5, "maxPriorityFeePerGas": 1}
+        raw = bytes(Account.sign_transaction(tx | shape | {"chainId": 4242}, key).raw_transaction)
+        assert _plain_dynamic_fee_payload(raw) is not None
+        ours = decoded_or_error(CityTransactionBuilder, raw)
+        assert ours == decoded_or_error(CancunTransactionBuilder, raw)
+        assert (
+            CityTransactionBuilder.decode(raw).sender == CancunTransactionBuilder.decode(raw).sender
+        )
