@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cityledger.testnet.network import MANIFEST, TestnetInfo, is_running
+from cityledger.testnet.network import MANIFEST, TestnetInfo, is_running, stop
 
 CITYLEDGER = Path(sys.executable).parent / "cityledger"
 PASSPHRASE = "testnet"
@@ -39,4 +39,7 @@ def running_testnet(directory: Path, *, demo: bool = True) -> Iterator[TestnetIn
             [str(CITYLEDGER), "testnet", "down", "--dir", str(directory)], timeout=120, check=False
         )
         if (directory / MANIFEST).exists():
-            assert not any(is_running(n.pid) for n in TestnetInfo.read(directory).nodes)
+            info = TestnetInfo.read(directory)
+            left_running = [n.city for n in info.nodes if is_running(n.pid)]
+            stop(info)  # no processes left behind, even when `testnet down` itself failed
+            assert not left_running, f"`testnet down` left {left_running} running"
