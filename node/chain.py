@@ -379,8 +379,7 @@ class BlockExecutor:
     ) -> ExecutedBlock:
         if self._staged:
             raise RuntimeError("a block is already staged; commit or abandon it first")
-        # Never before the parent, whose proposer's clock may have been a little ahead of ours.
-        timestamp = max(timestamp, self.chain.get_canonical_head().timestamp)
+        timestamp = self.timestamp_for(timestamp)
         dropped: list[SignedTransactionAPI] = []
         try:
             result, receipts, computations = self._mine(transactions, coinbase, timestamp)
@@ -392,6 +391,11 @@ class BlockExecutor:
             result, receipts, computations = self._mine(transactions, coinbase, timestamp)
         self._staged = True
         return ExecutedBlock(result.imported_block, receipts, computations, tuple(dropped))
+
+    def timestamp_for(self, clock_seconds: int) -> int:
+        """The timestamp a block built now gets: never before the parent's, whose proposer's
+        clock may have been a little ahead of ours."""
+        return max(clock_seconds, int(self.chain.get_canonical_head().timestamp))
 
     def replay(
         self, block: BlockAPI, transactions: Sequence[SignedTransactionAPI]

@@ -119,14 +119,12 @@ class ExecutingChain:
             self._executor.chain.header.gas_limit,
             max_count=None if alone else self._budget.limit,
         )
-        parent = self._reader.head()
-        # Never before the parent, whose proposer's clock may have been a little ahead of ours.
-        timestamp = max(int(time.time()), int(parent.timestamp))
+        timestamp = self._executor.timestamp_for(int(time.time()))
         if self._on_preview is not None and not alone and self._taken:
             self._on_preview(
                 BlockPreview(
                     height,
-                    parent.hash,
+                    self._reader.head().hash,
                     self._coinbase,
                     timestamp,
                     tuple(tx.hash for tx in self._taken),
@@ -157,15 +155,18 @@ class ExecutingChain:
                 return False
             if preview.parent_hash != self._reader.head().hash:
                 return False
-            transactions = [self._pool.get(tx_hash) for tx_hash in preview.transactions]
-            if not transactions or None in transactions:
+            transactions: list[SignedTransactionAPI] = []
+            for tx_hash in preview.transactions:
+                pooled = self._pool.get(tx_hash)
+                if pooled is None:
+                    return False
+                transactions.append(pooled)
+            if not transactions:
                 return False
             started = time.monotonic()
             try:
                 executed = self._executor.execute_as_given(
-                    [tx for tx in transactions if tx is not None],
-                    preview.coinbase,
-                    preview.timestamp,
+                    transactions, preview.coinbase, preview.timestamp
                 )
             except ValidationError:
                 return False  # the proposer will find that transaction invalid too
@@ -185,7 +186,7 @@ class ExecutingChain:
             self._require_next(height)
             block = decode_block(candidate, self._pool.get)
             self._check_header(block, candidate, height)
-            if self._speculated is None or self._speculated != block.hash:
+            if self._speculated != block.hash:
                 self._abandon_staged()
                 started = time.monotonic()
                 self._staged_block = self._executor.replay(block, block.transactions)

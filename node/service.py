@@ -233,8 +233,8 @@ class Node:
         validators = self._next_validators()
         if preview.height != int(self.reader.head().block_number) + 1 or not validators:
             return b""  # not the next block here (yet, or any longer): nothing to prepare
-        round_ = self.engine.round if self.engine.height == preview.height else 0
-        if envelope.sender != proposer_of(preview.height, round_ or 0, validators):
+        round_ = (self.engine.round or 0) if self.engine.height == preview.height else 0
+        if envelope.sender != proposer_of(preview.height, round_, validators):
             return b""  # only the proposer's preview is worth an execution
         speculation = asyncio.get_running_loop().run_in_executor(
             None, self.chain.speculate, preview
