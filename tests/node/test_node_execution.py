@@ -425,10 +425,14 @@ def preview_of(candidate: CandidateBlock, parent_hash: bytes, **changes: Any) ->
     return dataclasses.replace(preview, **changes)
 
 
+# A proposal, a follower's chain, its executor, and the parent's hash.
+Proposal = tuple[CandidateBlock, ExecutingChain, CountingExecutor, bytes]
+
+
 @pytest.fixture
 def proposal_and_follower(
     tmp_path: Path, genesis: Genesis, admin: LocalAccount
-) -> Iterator[tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes]]:
+) -> Iterator[Proposal]:
     """A block of three calls built by one chain, and a follower whose pool holds the calls."""
     db_a, proposer_executor = open_chain(tmp_path / "a", genesis)
     db_b = LevelDB(tmp_path / "b")
@@ -447,15 +451,15 @@ def proposal_and_follower(
     )
     candidate = proposer.build_block(1)
     genesis_hash = reader_for(db_b, genesis).head().hash
-    yield candidate, follower, follower_executor, follower_pool, genesis_hash
+    yield candidate, follower, follower_executor, genesis_hash
     db_a.close()
     db_b.close()
 
 
 def test_a_follower_that_executed_the_preview_votes_without_executing_again(
-    proposal_and_follower: tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes],
+    proposal_and_follower: Proposal,
 ) -> None:
-    candidate, follower, executor, _, parent = proposal_and_follower
+    candidate, follower, executor, parent = proposal_and_follower
     assert follower.speculate(preview_of(candidate, parent)) is True
     assert follower.validate_block(1, candidate) is True
     assert executor.replays == 0
@@ -467,10 +471,10 @@ def test_a_follower_that_executed_the_preview_votes_without_executing_again(
 
 @pytest.mark.parametrize("announced", ["a later timestamp", "fewer transactions"])
 def test_a_preview_that_differs_from_the_proposal_costs_a_re_execution_only(
-    proposal_and_follower: tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes],
+    proposal_and_follower: Proposal,
     announced: str,
 ) -> None:
-    candidate, follower, executor, _, parent = proposal_and_follower
+    candidate, follower, executor, parent = proposal_and_follower
     preview = preview_of(candidate, parent)
     if announced == "a later timestamp":
         preview = dataclasses.replace(preview, timestamp=preview.timestamp + 1)
@@ -484,9 +488,9 @@ def test_a_preview_that_differs_from_the_proposal_costs_a_re_execution_only(
 
 
 def test_a_forged_proposal_is_refused_though_its_preview_was_executed(
-    proposal_and_follower: tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes],
+    proposal_and_follower: Proposal,
 ) -> None:
-    candidate, follower, executor, _, parent = proposal_and_follower
+    candidate, follower, executor, parent = proposal_and_follower
     assert follower.speculate(preview_of(candidate, parent)) is True
     block = rlp.decode(candidate.payload, sedes=CityVM.get_block_class())
     forged = encode_block(block.copy(header=block.header.copy(state_root=b"\x42" * 32)))
@@ -496,9 +500,9 @@ def test_a_forged_proposal_is_refused_though_its_preview_was_executed(
 
 
 def test_a_preview_the_follower_cannot_execute_as_given_stages_nothing(
-    proposal_and_follower: tuple[CandidateBlock, ExecutingChain, CountingExecutor, TxPool, bytes],
+    proposal_and_follower: Proposal,
 ) -> None:
-    candidate, follower, executor, _, parent = proposal_and_follower
+    candidate, follower, executor, parent = proposal_and_follower
     preview = preview_of(candidate, parent)
     refused = [
         dataclasses.replace(preview, height=2),  # not the next block
