@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -14,10 +15,10 @@ from cityledger.node.config import (
     DEFAULT_RPC_HOST,
     DEFAULT_RPC_PORT,
     DataDir,
+    EngineSettings,
     NodeConfig,
+    RoundTimeouts,
 )
-from cityledger.node.consensus.core import RoundTimeouts
-from cityledger.node.consensus.engine import EngineSettings
 from cityledger.node.genesis import Genesis
 from cityledger.node.initialize import InitError, init_dev, init_from_file, write_dev_info
 from cityledger.node.logs import configure_logging
@@ -108,6 +109,9 @@ def start(
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the node (initializing DIR first if --dev or --genesis is given and DIR is empty)."""
+    # eth-hash picks pycryptodome before pysha3 unless told, on the process's first keccak;
+    # every trie node and envelope is hashed, and the C backend costs a fraction per call.
+    os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
     configure_logging(log_level)
     directory = DataDir(data_dir)
     config = NodeConfig(

@@ -32,8 +32,8 @@ from cityledger.contracts.deployment import (
     FoundingCity,
     deployment_plan,
 )
-from cityledger.node.abi import call_view
-from cityledger.node.chain import CityChain, CityState, CityVM, chain_class, spoofed
+from cityledger.node.execution.calls import call_view, spoofed
+from cityledger.node.execution.vm import CityChain, CityState, CityVM, chain_class
 
 DEFAULT_GAS_LIMIT = 30_000_000
 # Constructors of large contracts need more than one ordinary block's gas; this only applies

@@ -14,10 +14,10 @@ from eth.db.atomic import AtomicDB
 from eth_keys.datatypes import PrivateKey
 
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity
-from cityledger.node.chain import chain_class, write_genesis
 from cityledger.node.config import DataDir
+from cityledger.node.execution.vm import chain_class, write_genesis
 from cityledger.node.genesis import Genesis, GenesisError, build_genesis
-from cityledger.node.storage import LevelDB
+from cityledger.node.storage.leveldb import LevelDB
 
 DEV_CITY = "Dev City"
 _DEV_ADMIN_KEY = "dev-admin.key"

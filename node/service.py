@@ -12,49 +12,37 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import rlp
 import uvicorn
 from eth_utils import to_canonical_address
 
 from cityledger.contracts.artifacts import load_artifact
-from cityledger.node.block_budget import BlockBudget
-from cityledger.node.block_preview import BlockPreview
-from cityledger.node.chain import BlockExecutor
 from cityledger.node.config import NetworkConfigError, NetworkSettings, NodeConfig
-from cityledger.node.consensus.core import proposer_of
 from cityledger.node.consensus.engine import ConsensusEngine
-from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.journal import ConsensusJournal
-from cityledger.node.consensus.messages import MalformedMessage, SignedMessage
-from cityledger.node.consensus.signing import Address, KeySigner
-from cityledger.node.consensus_chain import ExecutingChain, certificate_key, encode_block
+from cityledger.node.consensus.signing import KeySigner
+from cityledger.node.execution.executor import BlockExecutor
 from cityledger.node.genesis import Genesis, GenesisError
 from cityledger.node.http_endpoint import PostEndpoint
 from cityledger.node.initialize import InitError, genesis_header, load_or_create_key
-from cityledger.node.p2p import (
-    TOPIC_BLOCK,
-    TOPIC_CONSENSUS,
-    TOPIC_HEAD,
+from cityledger.node.p2p.gossip import ConsensusBroadcast, PeerHandlers, TransactionGossip
+from cityledger.node.p2p.sync import BlockSync
+from cityledger.node.p2p.transport import (
     TOPIC_PREVIEW,
-    TOPIC_TRANSACTIONS,
-    Envelope,
     P2PClient,
-    create_p2p_app,
 )
-from cityledger.node.reader import ChainReader
-from cityledger.node.rpc_cityledger import CityledgerMethods, ConsensusStatus
-from cityledger.node.rpc_methods import EthMethods
-from cityledger.node.rpc_server import create_app
-from cityledger.node.storage import LevelDB
-from cityledger.node.sync import BlockSync, encode_final_block
-from cityledger.node.txpool import TxPool, TxRejected
-from cityledger.node.validator_set import ValidatorSetUnavailable, validators_at
+from cityledger.node.production.budget import BlockBudget
+from cityledger.node.production.preview import BlockPreview
+from cityledger.node.production.producer import BlockProducer
+from cityledger.node.rpc.cityledger_methods import CityledgerMethods, ConsensusStatus
+from cityledger.node.rpc.eth_methods import EthMethods
+from cityledger.node.rpc.methods import method_table
+from cityledger.node.rpc.server import create_app
+from cityledger.node.storage.leveldb import LevelDB
+from cityledger.node.storage.reader import ChainReader
+from cityledger.node.txpool import TxPool
 
 log = logging.getLogger("cityledger.node")
 
-# Transactions from RPC go to peers in small batches rather than one request each.
-GOSSIP_DELAY_SECONDS = 0.05
-GOSSIP_MAX_BATCH = 500
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
@@ -68,37 +56,6 @@ class _Server(uvicorn.Server):
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-class _ConsensusBroadcast:
-    def __init__(self, client: P2PClient) -> None:
-        self._client = client
-
-    def broadcast(self, message: SignedMessage) -> None:
-        self._client.broadcast(TOPIC_CONSENSUS, message.encode())
-
-
-class _TxGossip:
-    def __init__(self, client: P2PClient) -> None:
-        self._client = client
-        self._buffer: list[bytes] = []
-        self._scheduled = False
-
-    def add(self, raw: bytes) -> None:
-        if not self._client.peers:
-            return
-        self._buffer.append(raw)
-        if len(self._buffer) >= GOSSIP_MAX_BATCH:
-            self.flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_later(GOSSIP_DELAY_SECONDS, self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if self._buffer:
-            batch, self._buffer = self._buffer, []
-            self._client.broadcast(TOPIC_TRANSACTIONS, rlp.encode(batch))
 
 
 class Node:
@@ -132,7 +89,7 @@ class Node:
         peers = self.network.peers if self.network else ()
         self.client = P2PClient(self.signer, chain_id, peers)
         # Consensus executes blocks in a worker thread: it gets its own reader and caches.
-        self.chain = ExecutingChain(
+        self.producer = BlockProducer(
             BlockExecutor(self.db, chain_id),
             ChainReader(self.db, chain_id, self.consortium, abi),
             self.pool,
@@ -144,14 +101,17 @@ class Node:
         self.engine = ConsensusEngine(
             self.signer,
             chain_id,
-            self.chain,
-            _ConsensusBroadcast(self.client),
+            self.producer,
+            ConsensusBroadcast(self.client),
             self.journal,
             config.consensus,
             on_behind=lambda _height: self.sync.poke(),
         )
-        self.sync = BlockSync(self.client, self.chain, self.engine)
-        self.gossip = _TxGossip(self.client)
+        self.sync = BlockSync(self.client, self.producer, self.engine)
+        self.gossip = TransactionGossip(self.client)
+        self.peer_handlers = PeerHandlers(
+            self.client, self.reader, self.db, self.pool, self.engine, self.producer
+        )
         self.methods = EthMethods(
             self.reader,
             self.pool,
@@ -159,7 +119,8 @@ class Node:
             config.rpc,
             sync_progress=lambda: self.sync.progress,
         )
-        self.methods.handlers.update(
+        self.rpc_methods = method_table(
+            self.methods,
             CityledgerMethods(
                 self.methods,
                 self.reader,
@@ -167,11 +128,9 @@ class Node:
                 self.journal,
                 list(self.client.peers),
                 self._consensus_status,
-            ).handlers
+            ),
         )
-        self._known_validators: tuple[int, tuple[Address, ...]] = (-1, ())
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._speculations: set[asyncio.Future[bool]] = set()
 
     # ------------------------------------------------------------ callbacks
 
@@ -183,90 +142,10 @@ class Node:
         return ConsensusStatus(self.signer.address, self.engine.height, self.engine.round)
 
     def _announce(self, preview: BlockPreview) -> None:
-        """Called by the chain in a worker thread, just before it executes a block it builds."""
+        """Called by the block producer in a worker thread, just before it executes a block it
+        builds."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.client.broadcast, TOPIC_PREVIEW, preview.encode())
-
-    def _is_known_peer(self, address: Address) -> bool:
-        if any(p.address == address for p in self.client.peers):
-            return True
-        return address in self._next_validators()
-
-    def _next_validators(self) -> tuple[Address, ...]:
-        """The validators of the block after the head; none while they cannot be read."""
-        head = int(self.reader.head().block_number)
-        if self._known_validators[0] != head:
-            try:
-                self._known_validators = (
-                    head,
-                    validators_at(self.reader, head + 1),
-                )
-            except ValidatorSetUnavailable:
-                return ()
-        return self._known_validators[1]
-
-    # ------------------------------------------------------------ p2p handlers
-
-    async def _receive_consensus(self, envelope: Envelope) -> bytes:
-        try:
-            self.engine.submit(SignedMessage.decode(envelope.payload))
-        except MalformedMessage as exc:
-            raise ValueError(str(exc)) from None
-        return b""
-
-    async def _receive_transactions(self, envelope: Envelope) -> bytes:
-        try:
-            raws = rlp.decode(envelope.payload)
-        except rlp.DecodingError as exc:
-            raise ValueError(f"not a transaction batch: {exc}") from None
-        head = self.reader.head_state()
-        for raw in raws:
-            try:
-                self.pool.add(self.pool.decode(bytes(raw)), head)
-            except TxRejected:
-                continue  # already known, or no longer valid here: the sender's node said why
-        self.engine.wake()
-        return b""
-
-    async def _receive_preview(self, envelope: Envelope) -> bytes:
-        preview = BlockPreview.decode(envelope.payload)
-        validators = self._next_validators()
-        if preview.height != int(self.reader.head().block_number) + 1 or not validators:
-            return b""  # not the next block here (yet, or any longer): nothing to prepare
-        round_ = (self.engine.round or 0) if self.engine.height == preview.height else 0
-        if envelope.sender != proposer_of(preview.height, round_, validators):
-            return b""  # only the proposer's preview is worth an execution
-        speculation = asyncio.get_running_loop().run_in_executor(
-            None, self.chain.speculate, preview
-        )
-        self._speculations.add(speculation)
-        speculation.add_done_callback(self._speculations.discard)
-        return b""
-
-    async def _serve_head(self, _: Envelope) -> bytes:
-        encoded: bytes = rlp.encode(int(self.reader.head().block_number))
-        return encoded
-
-    async def _serve_block(self, envelope: Envelope) -> bytes:
-        number = int.from_bytes(rlp.decode(envelope.payload), "big")
-        block = self.reader.block_by_number(number)
-        if block is None or number == 0:
-            raise ValueError(f"block {number} is not final here")
-        certificate = FinalityCertificate.decode(self.db[certificate_key(block.hash)])
-        return encode_final_block(encode_block(block), certificate)
-
-    def _p2p_app(self) -> PostEndpoint:
-        return create_p2p_app(
-            self.genesis.chain_id,
-            self._is_known_peer,
-            {
-                TOPIC_CONSENSUS: self._receive_consensus,
-                TOPIC_TRANSACTIONS: self._receive_transactions,
-                TOPIC_PREVIEW: self._receive_preview,
-                TOPIC_HEAD: self._serve_head,
-                TOPIC_BLOCK: self._serve_block,
-            },
-        )
 
     # ------------------------------------------------------------ running
 
@@ -289,11 +168,19 @@ class Node:
             },
         )
         servers = [
-            self._server(create_app(self.methods), self.config.rpc_host, self.config.rpc_port)
+            self._server(
+                create_app(self.rpc_methods, self.config.rpc),
+                self.config.rpc_host,
+                self.config.rpc_port,
+            )
         ]
         if self.network is not None:
             servers.append(
-                self._server(self._p2p_app(), self.network.p2p_host, self.network.p2p_port)
+                self._server(
+                    self.peer_handlers.endpoint(self.genesis.chain_id),
+                    self.network.p2p_host,
+                    self.network.p2p_port,
+                )
             )
 
         def shut_down() -> None:
@@ -323,8 +210,7 @@ class Node:
             self.engine.stop()
             self.sync.stop()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-            # A speculation executes on the database that is about to close.
-            await asyncio.gather(*self._speculations, return_exceptions=True)
+            await self.peer_handlers.drain()
             await self.client.close()
             head = self.reader.head()
             self.db.close()

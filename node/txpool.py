@@ -17,19 +17,12 @@ from eth.abc import SignedTransactionAPI
 from eth_typing import Address
 from eth_utils import to_checksum_address
 
-from cityledger.node.chain import CityTransactionBuilder
+from cityledger.node.config import PoolLimits
+from cityledger.node.consensus.signing import SECP256K1_N
+from cityledger.node.execution.transactions import CityTransactionBuilder
 
 # Blob transactions carry data the node has no use for and no sidecar handling.
 _BLOB_TX_TYPE = 3
-_SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
-
-
-@dataclass(frozen=True)
-class PoolLimits:
-    max_tx_bytes: int = 128 * 1024
-    max_pool_size: int = 20_000
-    max_per_sender: int = 2_000
-    max_nonce_gap: int = 256
 
 
 class TxRejected(Exception):
@@ -121,7 +114,7 @@ class TxPool:
         try:
             tx: SignedTransactionAPI = CityTransactionBuilder.decode(raw)
             tx.validate()
-            if tx.s > _SECP256K1_HALF_N:
+            if tx.s > SECP256K1_N // 2:
                 raise ValueError("signature s value is not in the lower half (EIP-2)")
             tx.sender  # noqa: B018 - recovers the signer; a bad signature fails here
         except Exception as exc:  # rlp, signature and field validation all raise differently

@@ -27,10 +27,9 @@ from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingAgency, FoundingCity
-from cityledger.node.config import DataDir, NetworkSettings
+from cityledger.node.config import DataDir, NetworkSettings, Peer
 from cityledger.node.genesis import build_genesis
 from cityledger.node.initialize import init_data_dir
-from cityledger.node.p2p import Peer
 from cityledger.testnet.province import (
     AUDIT_OFFICE,
     AUDIT_OFFICE_CITY,

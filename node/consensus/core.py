@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from cityledger.node.config import RoundTimeouts
 from cityledger.node.consensus.finality_certificate import FinalityCertificate, quorum_size
 from cityledger.node.consensus.messages import (
     NO_ROUND,
@@ -41,17 +42,6 @@ from cityledger.node.consensus.signing import Address, MessageSigner, recover_si
 
 FUTURE_HEIGHTS_BUFFERED = 4
 FUTURE_MESSAGES_PER_HEIGHT = 2048
-
-
-@dataclass(frozen=True)
-class RoundTimeouts:
-    """Round r lasts min(base * 2**r, cap) seconds."""
-
-    base: float = 1.0
-    cap: float = 30.0
-
-    def for_round(self, round_: int) -> float:
-        return min(self.base * 2.0 ** min(round_, 30), self.cap)
 
 
 # ---------------------------------------------------------------- outputs

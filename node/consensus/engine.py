@@ -1,7 +1,7 @@
 """Runs the QBFT core inside a node: feeds it messages, timers and built blocks, and carries out
 what it asks (persist, broadcast, build, commit) in the order it asks.
 
-All inputs go through one queue and are handled one at a time, so the core and the chain it
+All inputs go through one queue and are handled one at a time, so the core and the application it
 drives never see concurrent calls. Block building, validation and commits execute the EVM and
 run in a worker thread, off the event loop that serves JSON-RPC and peers.
 
@@ -16,9 +16,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
+from cityledger.node.config import EngineSettings
 from cityledger.node.consensus.core import (
     Broadcast,
     BuildBlock,
@@ -27,7 +28,6 @@ from cityledger.node.consensus.core import (
     Output,
     Persist,
     QbftCore,
-    RoundTimeouts,
     ScheduleTimeout,
 )
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
@@ -38,8 +38,9 @@ from cityledger.node.consensus.signing import Address, MessageSigner
 log = logging.getLogger("cityledger.node.consensus")
 
 
-class ConsensusChain(Protocol):
-    """What consensus needs from the chain; the node implements it over its block executor."""
+class ConsensusApplication(Protocol):
+    """What consensus needs from the application it orders blocks for (as ABCI has it); the node
+    implements it as `cityledger.node.production.producer.BlockProducer`."""
 
     def next_height(self) -> int:
         """The height after the last final block."""
@@ -73,17 +74,6 @@ class ConsensusTransport(Protocol):
 
 
 @dataclass(frozen=True)
-class EngineSettings:
-    timeouts: RoundTimeouts = field(default_factory=RoundTimeouts)
-    heartbeat_seconds: float | None = None  # an empty block after this long idle; None: never
-    # Least time between final blocks (Besu's block period). A block starts once transactions
-    # wait, the last one is final and this much time has passed: under load, 50 ms gathers
-    # enough transactions to spread each block's fixed cost (votes, synced writes, state root)
-    # at a cost to latency people do not notice.
-    block_period_seconds: float = 0.05
-
-
-@dataclass(frozen=True)
 class _Message:
     message: SignedMessage
 
@@ -113,18 +103,18 @@ class ConsensusEngine:
         self,
         signer: MessageSigner,
         chain_id: int,
-        chain: ConsensusChain,
+        application: ConsensusApplication,
         transport: ConsensusTransport,
         journal: ConsensusJournal,
         settings: EngineSettings,
         on_behind: Callable[[int], None] | None = None,
     ) -> None:
-        self._chain = chain
+        self._application = application
         self._transport = transport
         self._journal = journal
         self._settings = settings
         self._on_behind = on_behind
-        self._core = QbftCore(signer, chain_id, chain.validate_block, settings.timeouts)
+        self._core = QbftCore(signer, chain_id, application.validate_block, settings.timeouts)
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
         self._wake_timer: asyncio.TimerHandle | None = None
@@ -140,7 +130,10 @@ class ConsensusEngine:
 
     async def apply_synced(self, block: CandidateBlock, certificate: FinalityCertificate) -> bool:
         """Commits a final block fetched from a peer, whose certificate the caller verified.
-        False if the chain is no longer at that height or the block does not execute."""
+        False if the chain is no longer at that height or the block does not execute, or if
+        the engine has stopped (nothing would ever answer)."""
+        if self._stopped:
+            return False
         applied: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inbox.put_nowait(_Synced(block, certificate, applied))
         return await applied
@@ -188,7 +181,7 @@ class ConsensusEngine:
             self.wake()
 
     async def _handle(self, item: _Input) -> None:
-        next_height = self._chain.next_height()
+        next_height = self._application.next_height()
         if isinstance(item, _Synced):
             item.applied.set_result(await self._apply_synced(item, next_height))
             return
@@ -209,10 +202,10 @@ class ConsensusEngine:
     async def _apply_synced(self, item: _Synced, next_height: int) -> bool:
         if item.certificate.height != next_height:
             return False
-        if not await asyncio.to_thread(self._chain.validate_block, next_height, item.block):
+        if not await asyncio.to_thread(self._application.validate_block, next_height, item.block):
             log.warning("a synced block does not execute", extra={"block": next_height})
             return False
-        await asyncio.to_thread(self._chain.commit_block, item.block, item.certificate)
+        await asyncio.to_thread(self._application.commit_block, item.block, item.certificate)
         self._finalized(item.certificate)
         return True
 
@@ -221,7 +214,7 @@ class ConsensusEngine:
         if wait > 0:
             self._wake_in(wait)
             return False
-        if self._chain.has_pending_work():
+        if self._application.has_pending_work():
             return True
         beat = self._settings.heartbeat_seconds
         return beat is not None and time.monotonic() - self._last_final >= beat
@@ -232,7 +225,7 @@ class ConsensusEngine:
         self._wake_timer = asyncio.get_running_loop().call_later(seconds, self.wake)
 
     async def _start(self, height: int) -> None:
-        validators = self._chain.validators_at(height)
+        validators = self._application.validators_at(height)
         self._started_height = height
         if self._core.address not in validators:
             return  # not a validator at this height: follow the chain by sync only
@@ -257,14 +250,16 @@ class ConsensusEngine:
         elif isinstance(output, ScheduleTimeout):
             self._set_timer(output)
         elif isinstance(output, BuildBlock):
-            block = await asyncio.to_thread(self._chain.build_block, output.height)
+            block = await asyncio.to_thread(self._application.build_block, output.height)
             await self._step(
                 lambda: self._core.handle_built_block(output.height, output.round, block)
             )
         elif isinstance(output, Decide):
-            if output.certificate.height != self._chain.next_height():
+            if output.certificate.height != self._application.next_height():
                 return  # sync already brought this block in
-            await asyncio.to_thread(self._chain.commit_block, output.block, output.certificate)
+            await asyncio.to_thread(
+                self._application.commit_block, output.block, output.certificate
+            )
             self._finalized(output.certificate)
         elif isinstance(output, Equivocation) and await asyncio.to_thread(
             self._journal.record_evidence, output

@@ -10,9 +10,7 @@ import rlp
 
 from cityledger.node.consensus.core import DurableState, Equivocation
 from cityledger.node.consensus.messages import CandidateBlock, MalformedMessage, SignedMessage
-
-_STATE = b"cl:qbft:state"
-_EVIDENCE = b"cl:qbft:evidence:"
+from cityledger.node.storage import schema
 
 
 class KeyValueStore(Protocol):
@@ -65,11 +63,11 @@ class ConsensusJournal:
 
     def save(self, state: DurableState) -> None:
         """Synced to disk before returning: the caller sends only afterwards."""
-        self._db.write_atomically({_STATE: encode_state(state)}, set())
+        self._db.write_atomically({schema.CONSENSUS_STATE: encode_state(state)}, set())
 
     def load(self) -> DurableState | None:
         try:
-            raw = self._db[_STATE]
+            raw = self._db[schema.CONSENSUS_STATE]
         except KeyError:
             return None
         return decode_state(raw)
@@ -77,13 +75,7 @@ class ConsensusJournal:
     def record_evidence(self, evidence: Equivocation) -> bool:
         """Keeps one pair per offence (validator, height, round, kind); False if already kept."""
         first = evidence.first
-        key = (
-            _EVIDENCE
-            + first.height.to_bytes(8, "big")
-            + first.round.to_bytes(4, "big")
-            + bytes([first.kind])
-            + first.sender
-        )
+        key = schema.evidence_key(first.height, first.round, first.kind, first.sender)
         if any(True for _ in self._db.iterate(key, key + b"\0")):
             return False
         value = rlp.encode([first.encode(), evidence.second.encode()])
@@ -92,6 +84,6 @@ class ConsensusJournal:
 
     def evidence(self) -> Iterator[Equivocation]:
         """All kept evidence, by height, round, kind and validator."""
-        for _, value in self._db.iterate(_EVIDENCE, _EVIDENCE + b"\xff" * 33):
+        for _, value in self._db.iterate(schema.EVIDENCE, schema.EVIDENCE + b"\xff" * 33):
             first, second = rlp.decode(value)
             yield Equivocation(SignedMessage.decode(first), SignedMessage.decode(second))

@@ -19,6 +19,7 @@ from enum import Enum
 
 from eth_utils import keccak
 
+from cityledger.node.config import RoundTimeouts
 from cityledger.node.consensus.core import (
     Broadcast,
     BuildBlock,
@@ -28,7 +29,6 @@ from cityledger.node.consensus.core import (
     Output,
     Persist,
     QbftCore,
-    RoundTimeouts,
     ScheduleTimeout,
 )
 from cityledger.node.consensus.finality_certificate import FinalityCertificate, InvalidCertificate
@@ -252,13 +252,16 @@ class Simulation:
             self.delivered += 1
             self._apply(v, v.core.handle_message(event.payload))
         elif event.kind == "timeout" and event.epoch == v.epoch:
-            height, round_, timer = event.payload  # type: ignore[misc]
+            assert isinstance(event.payload, tuple)  # (height, round, timer id): see _apply
+            height, round_, timer = event.payload
             if timer == v.timer:
                 self._apply(v, v.core.handle_timeout(height, round_))
         elif event.kind == "sync_request":
-            self._answer_sync(v, event.payload)  # type: ignore[arg-type]
+            assert isinstance(event.payload, tuple)
+            self._answer_sync(v, event.payload)
         elif event.kind == "sync_response":
-            self._adopt(v, event.payload)  # type: ignore[arg-type]
+            assert isinstance(event.payload, tuple)
+            self._adopt(v, event.payload)
         elif event.kind == "sync" and event.epoch == v.epoch:
             self._request_sync(v)
             self._push(self.now + self.schedule.timeouts.cap, "sync", v.index, epoch=v.epoch)

@@ -9,7 +9,8 @@ import random
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cityledger.node.consensus.core import Decide, QbftCore, RoundTimeouts
+from cityledger.node.config import RoundTimeouts
+from cityledger.node.consensus.core import Decide, QbftCore
 from cityledger.node.consensus.messages import (
     NO_ROUND,
     CandidateBlock,

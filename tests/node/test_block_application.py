@@ -4,6 +4,7 @@ on py-evm's Cancun state is the reference."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import eth.vm.base
 import pytest
@@ -18,9 +19,11 @@ from node_helpers import EMITTER
 from web3 import Web3
 
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity
-from cityledger.node.chain import BlockExecutor, CityTransactionBuilder, CityVM, write_genesis
+from cityledger.node.execution.executor import BlockExecutor
+from cityledger.node.execution.transactions import CityTransactionBuilder
+from cityledger.node.execution.vm import CityVM, write_genesis
 from cityledger.node.genesis import Genesis, build_genesis
-from cityledger.node.storage import LevelDB
+from cityledger.node.storage.leveldb import LevelDB
 
 CHAIN_ID = 4242
 ADMIN: LocalAccount = Account.from_key("0x" + "11" * 32)
@@ -29,10 +32,9 @@ CONTRACT = Web3().eth.contract(abi=EMITTER["abi"])
 COINBASE = b"\x33" * 20
 
 
-class PyEvmStateVM(CityVM):
-    """CityVM's header rules over py-evm's own Cancun state and transaction executor."""
-
-    _state_class = CancunState
+# CityVM's header rules over py-evm's own Cancun state and transaction executor. Configured,
+# not subclassed: CityVM's `_state_class` is CityState, which CancunState is not.
+PyEvmStateVM = CityVM.configure(__name__="PyEvmStateVM", _state_class=CancunState)
 
 
 # One call of each kind the loop must account for: storage and events, a custom-error revert,
@@ -60,7 +62,7 @@ def genesis() -> Genesis:
 
 def signed(nonce: int, call: tuple[str, list[object]]) -> SignedTransactionAPI:
     name, args = call
-    tx: dict[str, object] = {
+    tx: dict[str, Any] = {
         "nonce": nonce,
         "gas": 200_000,
         "maxFeePerGas": 0,
@@ -90,7 +92,8 @@ def chain_with_emitter(path: Path, genesis: Genesis) -> BlockExecutor:
     state = genesis.state()
     # Funds for transfers and tips; without them every such block would only be refused.
     admin = to_canonical_address(ADMIN.address)
-    state[admin] = {**state.get(admin, {"nonce": 0, "code": b"", "storage": {}}), "balance": 10**21}
+    account = state.get(admin, {"balance": 0, "nonce": 0, "code": b"", "storage": {}})
+    state[admin] = {**account, "balance": 10**21}
     write_genesis(db, CHAIN_ID, genesis.header_params(), state)
     executor = BlockExecutor(db, CHAIN_ID)
     # Fixed seconds for both chains' blocks: from the clock they may straddle a second.
@@ -106,6 +109,7 @@ def apply(
     executor: BlockExecutor, txs: list[SignedTransactionAPI], reference: bool
 ) -> tuple[BlockHeaderAPI, tuple[ReceiptAPI, ...], bytes] | str:
     vm = executor.chain.get_vm()
+    assert isinstance(vm, CityVM)  # py-evm's VirtualMachineAPI has no chain_context
     if reference:
         vm = PyEvmStateVM(vm.get_header(), vm.chaindb, vm.chain_context, vm.consensus_context)
     loop = eth.vm.base.VM.apply_all_transactions if reference else type(vm).apply_all_transactions

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cityledger.node.block_budget import (
+from cityledger.node.production.budget import (
     FIRST_LIMIT,
     LEAST_LIMIT,
     SHARE_OF_ROUND_TIMEOUT,

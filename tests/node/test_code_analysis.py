@@ -7,7 +7,7 @@ from eth.vm.code_stream import CodeStream
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cityledger.node.code_analysis import SharedAnalysisCodeStream
+from cityledger.node.execution.code_analysis import SharedAnalysisCodeStream
 
 # Code dense in PUSHn opcodes (0x60-0x7f), where data bytes hide opcodes.
 codes = st.lists(st.one_of(st.integers(0x5B, 0x7F), st.integers(0, 0xFF)), max_size=120).map(bytes)

@@ -24,19 +24,22 @@ from web3 import Web3
 
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
-from cityledger.node.block_budget import BlockBudget
-from cityledger.node.block_preview import BlockPreview
-from cityledger.node.chain import BlockExecutor, CityVM, write_genesis
+from cityledger.node.config import PoolLimits, RpcLimits
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
-from cityledger.node.consensus_chain import ExecutingChain, decode_block, encode_block
+from cityledger.node.execution.executor import BlockExecutor
+from cityledger.node.execution.vm import CityVM, write_genesis
 from cityledger.node.genesis import AllocAccount, Genesis, build_genesis
-from cityledger.node.reader import ChainReader
-from cityledger.node.rpc_methods import EthMethods, RpcLimits
-from cityledger.node.rpc_server import handle_call
-from cityledger.node.storage import BlockStage, LevelDB
-from cityledger.node.sync import SyncProgress
-from cityledger.node.txpool import PoolLimits, TxPool, TxRejected
+from cityledger.node.p2p.sync import SyncProgress
+from cityledger.node.production.budget import BlockBudget
+from cityledger.node.production.preview import BlockPreview
+from cityledger.node.production.producer import BlockProducer, decode_block, encode_block
+from cityledger.node.rpc.eth_methods import EthMethods
+from cityledger.node.rpc.methods import method_table
+from cityledger.node.rpc.server import handle_call
+from cityledger.node.storage.leveldb import BlockStage, LevelDB
+from cityledger.node.storage.reader import ChainReader
+from cityledger.node.txpool import TxPool, TxRejected
 
 CHAIN_ID = 4242
 
@@ -179,7 +182,8 @@ def test_a_proposal_decodes_to_its_block_holding_the_pools_own_transactions(
     txs = [pool.decode(signed(admin, n, "0x")) for n in range(2)] + [pool.decode(legacy)]
     block = proposer.execute(txs, b"\x01" * 20, int(time.time())).block
     candidate = encode_block(block)
-    decoded = decode_block(candidate, {txs[0].hash: txs[0], txs[2].hash: txs[2]}.get)
+    in_pool: dict[bytes, SignedTransactionAPI] = {txs[0].hash: txs[0], txs[2].hash: txs[2]}
+    decoded = decode_block(candidate, in_pool.get)
     assert decoded == rlp.decode(candidate.payload, sedes=CityVM.get_block_class())
     assert decoded.hash == block.hash
     assert decoded.transactions[0] is txs[0] and decoded.transactions[2] is txs[2]
@@ -249,7 +253,7 @@ def test_eth_syncing_reports_a_catch_up_until_it_is_done(tmp_path: Path, genesis
     request = {"jsonrpc": "2.0", "id": 1, "method": "eth_syncing", "params": []}
 
     def syncing() -> object:
-        response = handle_call(methods, request)
+        response = handle_call(method_table(methods), request)
         assert response is not None
         return response["result"]
 
@@ -266,7 +270,7 @@ def test_a_malformed_proposal_is_refused_not_raised(tmp_path: Path, genesis: Gen
     # answer is "invalid", never an exception that would stop this node's consensus loop.
     db, executor = open_chain(tmp_path / "db", genesis)
     reader = reader_for(db, genesis)
-    chain = ExecutingChain(
+    chain = BlockProducer(
         executor, reader, TxPool(PoolLimits()), coinbase=b"\1" * 20, budget=BlockBudget(0.25)
     )
     for payload in (
@@ -285,7 +289,7 @@ def test_a_final_block_is_served_as_its_executor_holds_it(
     db, executor = open_chain(tmp_path / "db", genesis)
     served = reader_for(db, genesis)
     pool = TxPool(PoolLimits())
-    chain = ExecutingChain(
+    chain = BlockProducer(
         executor,
         reader_for(db, genesis),
         pool,
@@ -426,7 +430,7 @@ def preview_of(candidate: CandidateBlock, parent_hash: bytes, **changes: Any) ->
 
 
 # A proposal, a follower's chain, its executor, and the parent's hash.
-Proposal = tuple[CandidateBlock, ExecutingChain, CountingExecutor, bytes]
+Proposal = tuple[CandidateBlock, BlockProducer, CountingExecutor, bytes]
 
 
 @pytest.fixture
@@ -443,10 +447,10 @@ def proposal_and_follower(
     for pool, db in ((proposer_pool, db_a), (follower_pool, db_b)):
         for raw in raws:
             pool.add(pool.decode(raw), reader_for(db, genesis).head_state())
-    proposer = ExecutingChain(
+    proposer = BlockProducer(
         proposer_executor, reader_for(db_a, genesis), proposer_pool, b"\1" * 20, BlockBudget(1)
     )
-    follower = ExecutingChain(
+    follower = BlockProducer(
         follower_executor, reader_for(db_b, genesis), follower_pool, b"\2" * 20, BlockBudget(1)
     )
     candidate = proposer.build_block(1)

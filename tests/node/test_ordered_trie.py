@@ -10,7 +10,7 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cityledger.node.ordered_trie import ordered_trie_root_and_nodes
+from cityledger.node.execution.ordered_trie import ordered_trie_root_and_nodes
 
 # The lru_cache'd function would hand back its cached answer; compare against a fresh build.
 py_evm_root_and_nodes = _make_trie_root_and_nodes.__wrapped__

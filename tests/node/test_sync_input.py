@@ -13,7 +13,7 @@ from cityledger.node.consensus.finality_certificate import (
     InvalidCertificate,
 )
 from cityledger.node.consensus.messages import CandidateBlock
-from cityledger.node.sync import decode_final_block, encode_final_block
+from cityledger.node.p2p.sync import decode_final_block, encode_final_block
 
 rlp_items = st.recursive(
     st.binary(max_size=40), lambda children: st.lists(children, max_size=4), max_leaves=12

@@ -6,13 +6,17 @@ import pytest
 from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth_account import Account
 from eth_keys import keys as keys_api
+from eth_typing import Address
 from eth_utils import ValidationError
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cityledger.node.chain import CityTransactionBuilder, _plain_dynamic_fee_payload
 from cityledger.node.consensus.signing import SECP256K1_N
-from cityledger.node.raw_rlp import encode_items
+from cityledger.node.execution.raw_rlp import encode_items
+from cityledger.node.execution.transactions import (
+    CityTransactionBuilder,
+    _plain_dynamic_fee_payload,
+)
 
 keys = st.binary(min_size=32, max_size=32).filter(lambda k: 0 < int.from_bytes(k) < SECP256K1_N)
 fields = st.fixed_dictionaries(
@@ -34,7 +38,7 @@ def with_signature(y_parity: int, r: int, s: int, nonce: int = 0) -> bytes:
         max_priority_fee_per_gas=0,
         max_fee_per_gas=0,
         gas=21_000,
-        to=b"\x11" * 20,
+        to=Address(b"\x11" * 20),
         value=0,
         data=b"",
         access_list=[],
@@ -107,7 +111,7 @@ def test_hash_signing_message_and_encoding_read_off_the_bytes_match_py_evm(
 
 def test_a_pre_eip155_legacy_transaction_signs_the_same_message_as_in_py_evm() -> None:
     unsigned = CancunTransactionBuilder.create_unsigned_transaction(
-        nonce=3, gas_price=1, gas=21_000, to=b"\x11" * 20, value=5, data=b"\x01"
+        nonce=3, gas_price=1, gas=21_000, to=Address(b"\x11" * 20), value=5, data=b"\x01"
     )
     raw = unsigned.as_signed_transaction(keys_api.PrivateKey(b"\x01" * 32)).encode()
     ours, reference = CityTransactionBuilder.decode(raw), CancunTransactionBuilder.decode(raw)

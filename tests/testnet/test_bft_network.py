@@ -14,13 +14,14 @@ import pytest
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_typing import Hash32
+from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import RPCEndpoint
 
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import city_id, text32
-from cityledger.node.block_preview import BlockPreview
 from cityledger.node.consensus.messages import (
     MessageKind,
     SignedMessage,
@@ -28,7 +29,8 @@ from cityledger.node.consensus.messages import (
     signature_is_valid,
 )
 from cityledger.node.consensus.signing import KeySigner, recover_signer
-from cityledger.node.p2p import TOPIC_CONSENSUS, TOPIC_PREVIEW, Envelope
+from cityledger.node.p2p.transport import TOPIC_CONSENSUS, TOPIC_PREVIEW, Envelope
+from cityledger.node.production.preview import BlockPreview
 from cityledger.testnet.network import (
     DEFAULT_PASSPHRASE,
     NodeInfo,
@@ -61,10 +63,11 @@ class Network:
     def admin(self, city: str) -> LocalAccount:
         entry = next(a for a in self.info.admins if a.city == city)
         keystore = json.loads(Path(entry.keystore).read_text())
-        return Account.from_key(Account.decrypt(keystore, DEFAULT_PASSPHRASE))
+        account: LocalAccount = Account.from_key(Account.decrypt(keystore, DEFAULT_PASSPHRASE))
+        return account
 
     def consortium(self, w3: Web3) -> Contract:
-        address = self.info.system_contracts["Consortium"]
+        address = to_checksum_address(self.info.system_contracts["Consortium"])
         return w3.eth.contract(address=address, abi=load_artifact("Consortium").abi)
 
     def send(self, via: str, admin_city: str, build: str, *args: object) -> bytes:
@@ -92,14 +95,14 @@ class Network:
         )
 
     def receipt(self, city: str, tx_hash: bytes, timeout: float = 60.0) -> int:
-        receipt = self.w3(city).eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+        receipt = self.w3(city).eth.wait_for_transaction_receipt(Hash32(tx_hash), timeout=timeout)
         assert receipt["status"] == 1
         return int(receipt["blockNumber"])
 
     def signers(self, city: str, number: int) -> tuple[set[bytes], set[bytes]]:
         """(who sealed block `number`, recovered independently; the validators of that block)."""
         certificate = self.w3(city).provider.make_request(
-            "cityledger_getFinalityCertificate", [hex(number)]
+            RPCEndpoint("cityledger_getFinalityCertificate"), [hex(number)]
         )["result"]
         block_hash = bytes.fromhex(certificate["blockHash"][2:])
         block = self.w3(city).eth.get_block(number)
@@ -252,9 +255,9 @@ def test_conflicting_votes_from_one_validator_are_kept_as_evidence(network: Netw
     evidence: list[dict[str, object]] = []
     deadline = time.monotonic() + 30
     while not evidence and time.monotonic() < deadline:
-        evidence = network.w3("Harbin").provider.make_request("cityledger_getEvidence", [])[
-            "result"
-        ]
+        evidence = network.w3("Harbin").provider.make_request(
+            RPCEndpoint("cityledger_getEvidence"), []
+        )["result"]
         time.sleep(0.2)
     assert evidence, "the node kept no evidence"
     offence = evidence[0]

@@ -1,8 +1,8 @@
 """The log index: which block holds logs of an address or topic, so eth_getLogs needs no scan.
 
-Per block, its logs are kept as one record (`logs:` + block). The index keys point into those
-records: `la:` + address + block + position and `lt:` + topic slot + topic + block + position,
-with empty values; a range query is a LevelDB range scan over one address or topic.
+Per block, its logs are kept as one record. The index keys (`schema`) point into those
+records: address or topic slot and topic, then block and position, with empty values; a range
+query is a LevelDB range scan over one address or topic.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from dataclasses import dataclass
 import rlp
 from eth.abc import DatabaseAPI, ReceiptAPI, SignedTransactionAPI
 
-from cityledger.node.storage import LevelDB
-
-_LOGS = b"cl:logs:"
-_BY_ADDRESS = b"cl:la:"
-_BY_TOPIC = b"cl:lt:"
+from cityledger.node.storage import schema
+from cityledger.node.storage.leveldb import LevelDB
 
 
 @dataclass(frozen=True)
@@ -62,14 +59,6 @@ class TooManyLogs(Exception):
         self.limit = limit
 
 
-def _block_key(number: int) -> bytes:
-    return number.to_bytes(8, "big")
-
-
-def _position(log_index: int) -> bytes:
-    return log_index.to_bytes(4, "big")
-
-
 def index_block(
     db: DatabaseAPI,
     block_number: int,
@@ -83,13 +72,12 @@ def index_block(
         for log in receipt.logs:
             topics = [t.to_bytes(32, "big") for t in log.topics]
             records.append([log_index, tx_index, tx.hash, log.address, topics, log.data])
-            where = _block_key(block_number) + _position(log_index)
-            db[_BY_ADDRESS + log.address + where] = b""
+            db[schema.address_index_key(log.address, block_number, log_index)] = b""
             for slot, topic in enumerate(topics):
-                db[_BY_TOPIC + bytes([slot]) + topic + where] = b""
+                db[schema.topic_index_key(slot, topic, block_number, log_index)] = b""
             log_index += 1
     if records:
-        db[_LOGS + _block_key(block_number)] = rlp.encode(records)
+        db[schema.log_record_key(block_number)] = rlp.encode(records)
 
 
 class LogIndex:
@@ -98,7 +86,7 @@ class LogIndex:
 
     def _block_logs(self, block_number: int) -> list[IndexedLog]:
         try:
-            raw = self._db[_LOGS + _block_key(block_number)]
+            raw = self._db[schema.log_record_key(block_number)]
         except KeyError:
             return []
         return [
@@ -115,8 +103,8 @@ class LogIndex:
         ]
 
     def _positions(self, prefix: bytes, log_filter: LogFilter) -> Iterator[tuple[int, int]]:
-        start = prefix + _block_key(log_filter.from_block)
-        stop = prefix + _block_key(log_filter.to_block + 1)
+        start = prefix + schema.block_number_key(log_filter.from_block)
+        stop = prefix + schema.block_number_key(log_filter.to_block + 1)
         for key, _ in self._db.iterate(start, stop):
             tail = key[len(prefix) :]
             yield int.from_bytes(tail[:8], "big"), int.from_bytes(tail[8:12], "big")
@@ -125,20 +113,20 @@ class LogIndex:
         """Blocks that may hold matching logs, from the most selective index available."""
         prefixes: list[bytes]
         if log_filter.addresses:
-            prefixes = [_BY_ADDRESS + a for a in sorted(log_filter.addresses)]
+            prefixes = [schema.LOGS_BY_ADDRESS + a for a in sorted(log_filter.addresses)]
         else:
             slot, wanted = next((i, t) for i, t in enumerate(log_filter.topics) if t is not None)
-            prefixes = [_BY_TOPIC + bytes([slot]) + topic for topic in sorted(wanted)]
+            prefixes = [schema.LOGS_BY_TOPIC + bytes([slot]) + topic for topic in sorted(wanted)]
         blocks: set[int] = set()
         for prefix in prefixes:
             blocks.update(block for block, _ in self._positions(prefix, log_filter))
         return sorted(blocks)
 
     def _all_blocks_with_logs(self, log_filter: LogFilter) -> Iterable[int]:
-        start = _LOGS + _block_key(log_filter.from_block)
-        stop = _LOGS + _block_key(log_filter.to_block + 1)
+        start = schema.log_record_key(log_filter.from_block)
+        stop = schema.log_record_key(log_filter.to_block + 1)
         for key, _ in self._db.iterate(start, stop):
-            yield int.from_bytes(key[len(_LOGS) :], "big")
+            yield int.from_bytes(key[len(schema.LOG_RECORD) :], "big")
 
     def query(self, log_filter: LogFilter, limit: int) -> list[IndexedLog]:
         blocks = (

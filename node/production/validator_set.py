@@ -3,9 +3,9 @@ a governance change made in block h-1 takes effect at block h."""
 
 from __future__ import annotations
 
-from cityledger.node.abi import ViewCallError
 from cityledger.node.consensus.signing import Address
-from cityledger.node.reader import ChainReader
+from cityledger.node.execution.calls import ViewCallError
+from cityledger.node.storage.reader import ChainReader
 
 
 class ValidatorSetUnavailable(ValueError):

@@ -12,8 +12,8 @@ from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth_typing import Address
 from eth_utils import to_checksum_address
 
-from cityledger.node.logindex import IndexedLog
-from cityledger.node.rpc_errors import invalid_params
+from cityledger.node.rpc.errors import invalid_params
+from cityledger.node.storage.log_index import IndexedLog
 
 _QUANTITY = re.compile(r"^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$")
 _DATA = re.compile(r"^0x([0-9a-fA-F]{2})*$")

@@ -17,10 +17,11 @@ import aiohttp
 import rlp
 from eth_utils import keccak
 
+from cityledger.node.config import Peer
 from cityledger.node.consensus.signing import Address, MessageSigner, recover_signer
 from cityledger.node.http_endpoint import OCTETS, HttpReply, PostEndpoint, text_reply
 
-log = logging.getLogger("cityledger.node.p2p")
+log = logging.getLogger("cityledger.node.p2p.transport")
 
 DOMAIN = b"cityledger/p2p/v1"
 MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
@@ -74,12 +75,6 @@ class Envelope:
         if not known(sender):
             raise EnvelopeError(f"0x{sender.hex()} is not a peer of this network")
         return cls(topic, payload, sender, signature)
-
-
-@dataclass(frozen=True)
-class Peer:
-    address: Address
-    url: str  # base URL of its p2p endpoint, e.g. http://127.0.0.1:30301
 
 
 Handler = Callable[[Envelope], Awaitable[bytes]]

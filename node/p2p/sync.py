@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import aiohttp
 import rlp
 
-from cityledger.node.consensus.engine import ConsensusChain, ConsensusEngine
+from cityledger.node.config import Peer
+from cityledger.node.consensus.engine import ConsensusApplication, ConsensusEngine
 from cityledger.node.consensus.finality_certificate import FinalityCertificate, InvalidCertificate
 from cityledger.node.consensus.messages import CandidateBlock
-from cityledger.node.p2p import TOPIC_BLOCK, TOPIC_HEAD, EnvelopeError, P2PClient, Peer
+from cityledger.node.p2p.transport import TOPIC_BLOCK, TOPIC_HEAD, EnvelopeError, P2PClient
 
-log = logging.getLogger("cityledger.node.sync")
+log = logging.getLogger("cityledger.node.p2p.sync")
 
 
 def encode_final_block(block: CandidateBlock, certificate: FinalityCertificate) -> bytes:
@@ -48,12 +49,12 @@ class BlockSync:
     def __init__(
         self,
         client: P2PClient,
-        chain: ConsensusChain,
+        application: ConsensusApplication,
         engine: ConsensusEngine,
         poll_seconds: float = 1.0,
     ) -> None:
         self._client = client
-        self._chain = chain
+        self._application = application
         self._engine = engine
         self._poll_seconds = poll_seconds
         self._poked = asyncio.Event()
@@ -85,10 +86,10 @@ class BlockSync:
             for peer in peers:
                 try:
                     head = await self._peer_head(peer)
-                    if self._chain.next_height() <= head:
+                    if self._application.next_height() <= head:
                         self._report(head)
-                    while not self._stopped and self._chain.next_height() <= head:
-                        if not await self._fetch_and_apply(peer, self._chain.next_height()):
+                    while not self._stopped and self._application.next_height() <= head:
+                        if not await self._fetch_and_apply(peer, self._application.next_height()):
                             break
                         applied += 1
                 except (aiohttp.ClientError, TimeoutError, EnvelopeError) as exc:
@@ -100,7 +101,7 @@ class BlockSync:
         return applied
 
     def _report(self, peer_head: int) -> None:
-        current = self._chain.next_height() - 1
+        current = self._application.next_height() - 1
         if self.progress is None:
             self.progress = SyncProgress(current, peer_head)
         elif peer_head > self.progress.highest_block:
@@ -124,7 +125,7 @@ class BlockSync:
                 raise InvalidCertificate(
                     f"certificate is for block {certificate.height}, not {height}"
                 )
-            certificate.verify(self._chain.validators_at(height))
+            certificate.verify(self._application.validators_at(height))
         except InvalidCertificate as exc:
             log.warning(
                 "refused a synced block",

@@ -14,27 +14,25 @@ from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth.vm.forks.cancun.blocks import CancunBlockHeader
 from eth_utils import ValidationError, keccak
 
-from cityledger.node.block_budget import BlockBudget
-from cityledger.node.block_preview import BlockPreview
-from cityledger.node.chain import BlockExecutor, CityTransactionBuilder, CityVM, ExecutedBlock
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
 from cityledger.node.consensus.signing import Address
-from cityledger.node.logindex import index_block
-from cityledger.node.raw_rlp import decode_items, encode_items
-from cityledger.node.reader import ChainReader
+from cityledger.node.execution.executor import BlockExecutor, ExecutedBlock
+from cityledger.node.execution.raw_rlp import decode_items, encode_items
+from cityledger.node.execution.transactions import CityTransactionBuilder
+from cityledger.node.execution.vm import CityVM
+from cityledger.node.production.budget import BlockBudget
+from cityledger.node.production.preview import BlockPreview
+from cityledger.node.production.validator_set import validators_at
+from cityledger.node.storage.log_index import index_block
+from cityledger.node.storage.reader import ChainReader
+from cityledger.node.storage.schema import certificate_key
 from cityledger.node.txpool import TxPool
-from cityledger.node.validator_set import validators_at
 
-log = logging.getLogger("cityledger.node.chain")
+log = logging.getLogger("cityledger.node.production")
 
 # A proposer's clock may run a little ahead of ours; further than this is refused.
 MAX_FUTURE_SECONDS = 15
-_CERTIFICATE = b"cl:cert:"
-
-
-def certificate_key(block_hash: bytes) -> bytes:
-    return _CERTIFICATE + block_hash
 
 
 def encode_block(block: BlockAPI) -> CandidateBlock:
@@ -64,8 +62,8 @@ def decode_block(
     return block
 
 
-class ExecutingChain:
-    """Implements `cityledger.node.consensus.engine.ConsensusChain` over a block executor."""
+class BlockProducer:
+    """Implements `cityledger.node.consensus.engine.ConsensusApplication` over a block executor."""
 
     def __init__(
         self,

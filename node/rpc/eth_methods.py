@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
@@ -14,9 +13,9 @@ from eth_typing import Address
 from eth_utils import ValidationError, keccak
 
 from cityledger.node import __version__
-from cityledger.node.logindex import LogFilter, TooManyLogs
-from cityledger.node.reader import ChainReader
-from cityledger.node.rpc_encoding import (
+from cityledger.node.config import RpcLimits
+from cityledger.node.p2p.sync import SyncProgress
+from cityledger.node.rpc.encoding import (
     data,
     format_block,
     format_log,
@@ -29,7 +28,7 @@ from cityledger.node.rpc_encoding import (
     parse_quantity,
     quantity,
 )
-from cityledger.node.rpc_errors import (
+from cityledger.node.rpc.errors import (
     EXECUTION_ERROR,
     LIMIT_EXCEEDED,
     REVERTED,
@@ -37,20 +36,11 @@ from cityledger.node.rpc_errors import (
     RpcError,
     invalid_params,
 )
-from cityledger.node.sync import SyncProgress
+from cityledger.node.storage.log_index import LogFilter, TooManyLogs
+from cityledger.node.storage.reader import ChainReader
 from cityledger.node.txpool import TxPool, TxRejected
 
-Handler = Callable[[list[Any]], Any]
 _ERROR_STRING_SELECTOR = keccak(text="Error(string)")[:4]
-
-
-@dataclass(frozen=True)
-class RpcLimits:
-    max_body_bytes: int = 512 * 1024
-    max_batch: int = 200
-    max_logs_block_range: int = 10_000  # for queries that name no address and no topic
-    max_logs: int = 10_000
-    max_fee_history_blocks: int = 1024
 
 
 class EthMethods:
@@ -67,31 +57,6 @@ class EthMethods:
         self._on_transaction = on_transaction
         self._sync_progress = sync_progress
         self.limits = limits
-        self.handlers: dict[str, tuple[Handler, int, int]] = {
-            # name: (handler, minimum params, maximum params)
-            "web3_clientVersion": (self.client_version, 0, 0),
-            "net_version": (self.net_version, 0, 0),
-            "net_listening": (lambda _: True, 0, 0),
-            "eth_chainId": (self.chain_id, 0, 0),
-            "eth_syncing": (self.syncing, 0, 0),
-            "eth_accounts": (lambda _: [], 0, 0),
-            "eth_blockNumber": (self.block_number, 0, 0),
-            "eth_gasPrice": (lambda _: quantity(0), 0, 0),
-            "eth_maxPriorityFeePerGas": (lambda _: quantity(0), 0, 0),
-            "eth_feeHistory": (self.fee_history, 2, 3),
-            "eth_getBlockByNumber": (self.get_block_by_number, 1, 2),
-            "eth_getBlockByHash": (self.get_block_by_hash, 1, 2),
-            "eth_getTransactionByHash": (self.get_transaction_by_hash, 1, 1),
-            "eth_getTransactionReceipt": (self.get_transaction_receipt, 1, 1),
-            "eth_getTransactionCount": (self.get_transaction_count, 1, 2),
-            "eth_getBalance": (self.get_balance, 1, 2),
-            "eth_getCode": (self.get_code, 1, 2),
-            "eth_getStorageAt": (self.get_storage_at, 2, 3),
-            "eth_call": (self.call, 1, 2),
-            "eth_estimateGas": (self.estimate_gas, 1, 2),
-            "eth_sendRawTransaction": (self.send_raw_transaction, 1, 1),
-            "eth_getLogs": (self.get_logs, 1, 1),
-        }
 
     def client_version(self, _: list[Any]) -> str:
         return f"cityledger/v{__version__}/py-evm"

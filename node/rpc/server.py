@@ -6,8 +6,9 @@ import json
 import logging
 from typing import Any
 
+from cityledger.node.config import RpcLimits
 from cityledger.node.http_endpoint import HttpReply, PostEndpoint
-from cityledger.node.rpc_errors import (
+from cityledger.node.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -16,7 +17,7 @@ from cityledger.node.rpc_errors import (
     PARSE_ERROR,
     RpcError,
 )
-from cityledger.node.rpc_methods import EthMethods
+from cityledger.node.rpc.methods import MethodTable
 
 log = logging.getLogger("cityledger.node.rpc")
 
@@ -32,7 +33,7 @@ def _valid_id(request_id: object) -> bool:
     )
 
 
-def handle_call(methods: EthMethods, call: object) -> dict[str, Any] | None:
+def handle_call(methods: MethodTable, call: object) -> dict[str, Any] | None:
     """One JSON-RPC request object -> its response (None for a notification)."""
     if not isinstance(call, dict):
         return _error(None, RpcError(INVALID_REQUEST, "request must be a JSON object"))
@@ -47,16 +48,16 @@ def handle_call(methods: EthMethods, call: object) -> dict[str, Any] | None:
         )
     params = call.get("params", [])
     try:
-        entry = methods.handlers.get(method)
+        entry = methods.get(method)
         if entry is None:
             raise RpcError(METHOD_NOT_FOUND, f"method {method} does not exist")
-        handler, least, most = entry
+        least, most = entry.least_params, entry.most_params
         if not isinstance(params, list):
             raise RpcError(INVALID_PARAMS, "params must be an array")
         if not least <= len(params) <= most:
             expected = str(least) if least == most else f"{least} to {most}"
             raise RpcError(INVALID_PARAMS, f"{method} takes {expected} params, got {len(params)}")
-        result = handler(params)
+        result = entry.handler(params)
     except RpcError as exc:
         response = _error(request_id, exc)
     except Exception:
@@ -67,9 +68,8 @@ def handle_call(methods: EthMethods, call: object) -> dict[str, Any] | None:
     return None if "id" not in call else response
 
 
-def create_app(methods: EthMethods) -> PostEndpoint:
+def create_app(methods: MethodTable, limits: RpcLimits) -> PostEndpoint:
     """JSON-RPC at POST /."""
-    limits = methods.limits
 
     async def rpc(body: bytes) -> HttpReply:
         try:

@@ -8,7 +8,7 @@ only in the round whose doubled timer finally fits (seen on a 2-core machine und
 blocks of 250 calls decided in rounds 2 and 3, at less than half the throughput). Besu bounds
 its transaction selection by time for the same reason (`--poa-block-txs-selection-max-time`).
 
-Since proposers announce a block before they execute it (`block_preview`), the others execute
+Since proposers announce a block before they execute it (`production.preview`), the others execute
 it meanwhile instead of afterwards, so a block may take twice as long as when the two
 executions ran one after the other. A follower that missed the preview still re-executes after
 the proposal arrives: the proposer's build and that re-execution, on cores the others have

@@ -27,10 +27,10 @@ from eth_typing import ABI, Address, BlockNumber, Hash32
 from eth_utils import keccak
 from trie.hexary import HexaryTrie
 
-from cityledger.node.abi import ViewCallError, call_view
-from cityledger.node.chain import CALL_SENDER, CityChain, CityVM, chain_class, run_call, spoofed
-from cityledger.node.logindex import IndexedLog, LogFilter, LogIndex
-from cityledger.node.storage import LevelDB
+from cityledger.node.execution.calls import CALL_SENDER, ViewCallError, call_view, run_call, spoofed
+from cityledger.node.execution.vm import CityChain, CityVM, chain_class
+from cityledger.node.storage.leveldb import LevelDB
+from cityledger.node.storage.log_index import IndexedLog, LogFilter, LogIndex
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -8,18 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cityledger.node.config import Peer
 from cityledger.node.consensus.core import Equivocation
 from cityledger.node.consensus.finality_certificate import FinalityCertificate, InvalidCertificate
 from cityledger.node.consensus.journal import ConsensusJournal
 from cityledger.node.consensus.messages import SignedMessage
-from cityledger.node.consensus_chain import certificate_key
-from cityledger.node.p2p import Peer
-from cityledger.node.reader import ChainReader
-from cityledger.node.rpc_encoding import data, quantity
-from cityledger.node.rpc_errors import EXECUTION_ERROR, RpcError
-from cityledger.node.rpc_methods import EthMethods, Handler
-from cityledger.node.storage import LevelDB
-from cityledger.node.validator_set import ValidatorSetUnavailable, validators_at
+from cityledger.node.production.validator_set import ValidatorSetUnavailable, validators_at
+from cityledger.node.rpc.encoding import data, quantity
+from cityledger.node.rpc.errors import EXECUTION_ERROR, RpcError
+from cityledger.node.rpc.eth_methods import EthMethods
+from cityledger.node.storage.leveldb import LevelDB
+from cityledger.node.storage.reader import ChainReader
+from cityledger.node.storage.schema import certificate_key
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,6 @@ class CityledgerMethods:
         self._journal = journal
         self._peers = peers
         self._status = status
-        self.handlers: dict[str, tuple[Handler, int, int]] = {
-            "cityledger_getFinalityCertificate": (self.finality_certificate, 1, 1),
-            "cityledger_validators": (self.validators, 0, 1),
-            "qbft_getValidatorsByBlockNumber": (self.validators, 1, 1),
-            "cityledger_peers": (self.peers, 0, 0),
-            "cityledger_consensusStatus": (self.consensus_status, 0, 0),
-            "cityledger_getEvidence": (self.evidence, 0, 0),
-        }
 
     def _validators(self, height: int) -> tuple[bytes, ...]:
         try:

@@ -1,0 +1,2 @@
+"""JSON-RPC: the HTTP server, error codes, value encoding, and the eth_* and cityledger_*
+method sets."""
