@@ -3,6 +3,10 @@
 A seal is a 65-byte secp256k1 signature by a validator key over the raw 32-byte block hash.
 A block is final when seals from at least ceil(2n/3) distinct validators of its height's set
 (the set Consortium.getValidators() returned at the parent block) recover correctly.
+
+The one statement of that rule: the node checks certificates with it, and so does the SDK
+(`cityledger.sdk.finality`), which imports this module without py-evm (only coincurve, rlp and
+eth-utils are needed here).
 """
 
 from __future__ import annotations
@@ -22,7 +26,46 @@ def quorum_size(validator_count: int) -> int:
 
 
 class InvalidCertificate(ValueError):
-    """A finality certificate that does not prove its block final."""
+    """A finality certificate that does not prove its block final; the message says why."""
+
+
+def verify_seals(
+    height: int,
+    block_hash: bytes,
+    seals: Sequence[tuple[Address | None, bytes]],
+    validators: Sequence[Address],
+) -> tuple[Address, ...]:
+    """The signers of `seals` over `block_hash`, in seal order, if they are distinct members
+    of `validators` and at least a quorum of them; raises InvalidCertificate saying what failed.
+    A seal's claimed signer, where given, must be the one it recovers to."""
+    members = set(validators)
+    if not members:
+        raise InvalidCertificate("no validators to check the certificate against")
+    signers: list[Address] = []
+    for index, (claimed, seal) in enumerate(seals):
+        signer = recover_signer(block_hash, seal)
+        if signer is None:
+            raise InvalidCertificate(
+                f"seal {index} does not recover: invalid r, s or v (or a high s), or not 65 bytes"
+            )
+        if claimed is not None and signer != claimed:
+            raise InvalidCertificate(
+                f"seal {index} is by 0x{signer.hex()}, not the listed 0x{claimed.hex()}"
+            )
+        if signer not in members:
+            raise InvalidCertificate(
+                f"seal {index} is by 0x{signer.hex()}, who is not a validator at height {height}"
+            )
+        if signer in signers:
+            raise InvalidCertificate(f"validator 0x{signer.hex()} sealed twice")
+        signers.append(signer)
+    needed = quorum_size(len(members))
+    if len(signers) < needed:
+        raise InvalidCertificate(
+            f"only {len(signers)} of {len(members)} validators sealed block {height};"
+            f" {needed} are needed"
+        )
+    return tuple(signers)
 
 
 @dataclass(frozen=True)
@@ -63,25 +106,6 @@ class FinalityCertificate:
         }
 
     def verify(self, validators: Sequence[Address]) -> tuple[Address, ...]:
-        """Returns the distinct validators whose seals recover correctly; raises if they are
-        fewer than a quorum of `validators`."""
-        members = set(validators)
-        signers: set[Address] = set()
-        for claimed, seal in self.seals:
-            signer = recover_signer(self.block_hash, seal)
-            if signer is None or signer != claimed:
-                raise InvalidCertificate(
-                    f"seal for block {self.block_hash.hex()} does not recover to 0x{claimed.hex()}"
-                )
-            if signer not in members:
-                raise InvalidCertificate(
-                    f"0x{signer.hex()} is not a validator at height {self.height}"
-                )
-            signers.add(signer)
-        needed = quorum_size(len(members))
-        if len(signers) < needed:
-            raise InvalidCertificate(
-                f"block {self.height} has seals from {len(signers)} distinct validators;"
-                f" {needed} needed"
-            )
-        return tuple(sorted(signers))
+        """The distinct validators whose seals recover correctly, sorted; raises
+        InvalidCertificate unless they are a quorum of `validators`."""
+        return tuple(sorted(verify_seals(self.height, self.block_hash, self.seals, validators)))

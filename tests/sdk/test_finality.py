@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 from eth_utils import keccak
 
 from cityledger.sdk.finality import FinalityError, quorum, verify_certificate
@@ -17,13 +18,14 @@ BLOCK_HASH = keccak(text="block 42")
 BLOCK_NUMBER = 42
 
 
-def seal(key: keys.PrivateKey, block_hash: bytes = BLOCK_HASH, v_offset: int = 0) -> str:
+def seal(key: PrivateKey, block_hash: bytes = BLOCK_HASH, v_offset: int = 0) -> str:
     signature = key.sign_msg_hash(block_hash)
-    raw = signature.r.to_bytes(32, "big") + signature.s.to_bytes(32, "big")
+    # bytes: eth-keys types Signature.r and .s as Any (their setters are untyped overrides).
+    raw: bytes = signature.r.to_bytes(32, "big") + signature.s.to_bytes(32, "big")
     return "0x" + (raw + bytes([signature.v + v_offset])).hex()
 
 
-def certificate(sealers: list[keys.PrivateKey], v_offset: int = 0) -> dict[str, Any]:
+def certificate(sealers: list[PrivateKey], v_offset: int = 0) -> dict[str, Any]:
     return {
         "blockNumber": hex(BLOCK_NUMBER),
         "blockHash": "0x" + BLOCK_HASH.hex(),
