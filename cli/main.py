@@ -22,13 +22,12 @@ from cityledger.cli import (
     leak_commands,
 )
 from cityledger.cli.context import CliError, CliState
+from cityledger.cli.hints import hint_for
 from cityledger.cli.settings import SettingsError, resolve
-from cityledger.node import cli as node_cli
 from cityledger.sdk.errors import LedgerError
 from cityledger.sdk.manifest import ManifestError
 from cityledger.sdk.offers import OfferError
 from cityledger.sdk.signers import KeystoreError
-from cityledger.testnet import cli as testnet_cli
 
 app = typer.Typer(
     name="cityledger",
@@ -72,8 +71,34 @@ app.add_typer(alloc_commands.app, name="alloc")
 # Contract artifacts.
 app.add_typer(contracts_commands.app, name="contracts")
 # Running the network.
-app.add_typer(node_cli.app, name="node")
-app.add_typer(testnet_cli.app, name="testnet")
+
+
+def _stand_in(name: str, missing: str) -> None:
+    """Registers `name` as a command that explains itself, where only the SDK's dependencies
+    are installed: whatever follows it, it says what to install."""
+
+    @app.command(
+        name,
+        help=f"(needs cityledger[node]: {missing} is not installed)",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )
+    def unavailable() -> None:
+        raise CliError(
+            f"`cityledger {name}` runs a node, whose dependencies are not installed "
+            f"({missing} is missing): pip install 'cityledger[node]'"
+        )
+
+
+try:
+    from cityledger.node import cli as node_cli
+    from cityledger.testnet import cli as testnet_cli
+
+    app.add_typer(node_cli.app, name="node")
+    app.add_typer(testnet_cli.app, name="testnet")
+except ModuleNotFoundError as exc:  # an SDK-only install: py-evm, plyvel or uvicorn absent
+    _stand_in("node", str(exc.name))
+    _stand_in("testnet", str(exc.name))
 
 # Failures that mean "this did not happen, here is why": one line on stderr, exit 1.
 EXPECTED_FAILURES = (
@@ -105,6 +130,8 @@ def main() -> None:
         typer.echo(f"error: {_one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
     except EXPECTED_FAILURES as exc:
-        typer.echo(f"error: {_one_line(str(exc))}", err=True)
+        hint = hint_for(exc)  # on the same line: a refusal is one line, for people and scripts
+        message = _one_line(str(exc)) + (f"; {hint}" if hint else "")
+        typer.echo(f"error: {message}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

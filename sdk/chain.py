@@ -24,9 +24,9 @@ from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
 from cityledger.sdk.errors import (
-    LedgerInputError,
     LedgerTimeout,
     LedgerTransportError,
+    MissingSigner,
     UnknownRevert,
     decode_revert,
 )
@@ -126,9 +126,7 @@ class Chain:
 
     def require_signer(self) -> Signer:
         if self.signer is None:
-            raise LedgerInputError(
-                "this operation sends a transaction: connect with a signer (--key in the CLI)"
-            )
+            raise MissingSigner("this operation sends a transaction: connect with a signer")
         return self.signer
 
     def transact(self, fn: ContractFunction) -> TxReceipt:

@@ -49,6 +49,10 @@ class LedgerInputError(LedgerError, ValueError):
     a write without a signer, or an offer signed for another chain)."""
 
 
+class MissingSigner(LedgerInputError):
+    """A write was asked of a connection that has no signing key."""
+
+
 class LedgerRevert(LedgerError):
     """A contract refused a call or transaction."""
 
@@ -130,21 +134,19 @@ _MESSAGES: dict[str, _Explain] = {
     "QuotaExhausted": _over_quota,
     "NotGrantee": lambda a, c: (
         f"{a['caller']} is not the grantee of grant {a['grantId']}; "
-        "only the grantee may use or accept it (check --key)"
+        "only the grantee may use or accept it: sign with the grantee's key"
     ),
     "NotGrantor": lambda a, c: (
         f"{a['caller']} is not the grantor of grant {a['grantId']}; "
-        "only the agency that offered it may do this (check --key)"
+        "only the agency that offered it may do this: sign with the grantor's key"
     ),
     "WrongSigner": lambda a, c: (
         f"the signature was made by {a['recovered']}, but {a['expected']} must sign; "
         "sign with the grantor's key (offer) or the grantee's key (acceptance)"
     ),
-    "UnknownGrant": lambda a, c: (
-        f"no grant {a['grantId']} on chain; check the id (`cityledger grant list`)"
-    ),
+    "UnknownGrant": lambda a, c: f"no grant {a['grantId']} on chain; check the id",
     "UnknownDataset": lambda a, c: (
-        f"no dataset {a['datasetId']} on chain; register it first (`cityledger dataset register`)"
+        f"no dataset {a['datasetId']} on chain; its owner must register it first"
     ),
     "DatasetExists": lambda a, c: f"dataset {a['datasetId']} is already registered",
     "GrantExists": lambda a, c: (
@@ -156,11 +158,11 @@ _MESSAGES: dict[str, _Explain] = {
     ),
     "MissingRole": lambda a, c: (
         f"agency {a['agency']} lacks the {_roles(int(a['role']))} role (or it or its city is "
-        "inactive); its city admin can set roles with `cityledger agency register`"
+        "inactive); its city admin sets an agency's roles"
     ),
     "OfferExpired": lambda a, c: (
         f"the offer's validity ended at {a['validUntil']} (chain time {a['now_']}); "
-        "sign a new offer with a later --valid-until"
+        "sign a new offer that is valid for longer"
     ),
     "FieldsOutOfScope": lambda a, c: (
         f"fields {hex(int(a['fieldsMask']))} are outside grant {a['grantId']}'s scope "
@@ -185,8 +187,7 @@ _MESSAGES: dict[str, _Explain] = {
     ),
     "NotAllocator": lambda a, c: f"{a['caller']} is neither a city admin nor an ALLOCATOR agency",
     "NoOpenRound": lambda a, c: (
-        f"pool {a['poolId']} has no open round; the coordinator opens one with "
-        "`cityledger alloc round open`"
+        f"pool {a['poolId']} has no open round; its coordinating city opens one"
     ),
     "RoundInProgress": lambda a, c: (
         f"pool {a['poolId']} already has round {a['roundId']} open or voting; close or cancel it"

@@ -61,4 +61,4 @@ def test_max_min_fair_round_approved_by_quorum(deployed: Deployed) -> None:
     assert {"RequestFiled", "AllocationComputed", "RoundVoted", "ReceiptConfirmed"} <= set(history)
     with pytest.raises(errors.NoOpenRound) as no_round:
         ledger(deployed, "daqing.admin").allocation.request(pool.id, 5)
-    assert "alloc round open" in str(no_round.value)
+    assert "no open round" in str(no_round.value)

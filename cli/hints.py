@@ -1,0 +1,26 @@
+"""What to do next, in the CLI's terms: the SDK's errors say what is wrong in the ledger's
+words, and the CLI adds which of its commands or options fixes it."""
+
+from __future__ import annotations
+
+from cityledger.sdk.errors import ContractRevert, MissingSigner
+
+# By the contract's custom error name.
+_REVERT_HINTS = {
+    "NotGrantee": "check --key: it must name the grantee agency's key",
+    "NotGrantor": "check --key: it must name the grantor agency's key",
+    "UnknownGrant": "`cityledger grant list --grantor AGENCY` shows the grants on chain",
+    "UnknownDataset": "the owner registers it with `cityledger dataset register`",
+    "MissingRole": "a city admin sets roles with `cityledger agency register`",
+    "OfferExpired": "sign a new offer with a later --valid-until",
+    "NoOpenRound": "the coordinator opens one with `cityledger alloc round open`",
+    "NotCityAdmin": "check --key: it must name the city admin's key",
+}
+
+
+def hint_for(error: BaseException) -> str | None:
+    if isinstance(error, MissingSigner):
+        return "give a key with --key NAME or $CITYLEDGER_KEY (`cityledger key list`)"
+    if isinstance(error, ContractRevert):
+        return _REVERT_HINTS.get(error.error_name)
+    return None
