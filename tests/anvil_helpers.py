@@ -7,6 +7,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 from eth_utils import keccak
@@ -82,7 +83,7 @@ class Anvil:
             self.process.wait(timeout=10)
             self.process = None
 
-    def rpc(self, method: str, params: list[object]) -> object:
+    def rpc(self, method: str, params: list[Any]) -> object:
         reply = requests.post(
             self.url,
             json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},

@@ -72,7 +72,7 @@ class TestConsortium:
 
 def error_selector(contract_name: str, error_name: str) -> str:
     for entry in load_artifact(contract_name).abi:
-        if entry.get("type") == "error" and entry.get("name") == error_name:
+        if entry["type"] == "error" and entry.get("name") == error_name:
             types = ",".join(str(i["type"]) for i in entry.get("inputs", []))
             return "0x" + function_signature_to_4byte_selector(f"{error_name}({types})").hex()
     raise KeyError(f"{contract_name} declares no error {error_name}")
@@ -86,7 +86,8 @@ def _revert_data(exc: Exception) -> str:
     message = str(exc.args[0]) if exc.args else str(exc)
     raw = message.removeprefix("execution reverted: ")
     if raw.startswith(("b'", 'b"')):
-        return "0x" + ast.literal_eval(raw).hex()
+        data_bytes: bytes = ast.literal_eval(raw)
+        return "0x" + data_bytes.hex()
     return message
 
 

@@ -16,7 +16,9 @@ from eth_utils import keccak
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from cityledger.sdk.models import GrantStatus, Sensitivity
+# Re-exported: the contract tests take the grant vocabulary from here.
+from cityledger.sdk.models import GrantStatus as GrantStatus
+from cityledger.sdk.models import Sensitivity as Sensitivity
 
 DOMAIN_NAME = "cityledger DataGrants"
 DOMAIN_VERSION = "1"

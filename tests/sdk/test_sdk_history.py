@@ -3,6 +3,7 @@ chunks and time ranges; contract discovery from the Consortium address alone."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
@@ -51,7 +52,7 @@ def activity(deployed: Deployed) -> str:
     return grant.id
 
 
-def events(items: list[HistoryEvent]) -> list[str]:
+def events(items: Iterable[HistoryEvent]) -> list[str]:
     return [e.event for e in items]
 
 
