@@ -22,11 +22,21 @@ NODE_ONLY_MODULES = ("eth", "plyvel", "uvicorn")
 pytestmark = pytest.mark.slow
 
 
+def clean_env() -> dict[str, str]:
+    """Nothing of the checkout or of the test run's environment may leak into the venv (a node
+    started in-process by another test sets ETH_HASH_BACKEND, which the SDK alone lacks)."""
+    leaks = ("PYTHON", "VIRTUAL_ENV", "ETH_HASH_BACKEND", "CITYLEDGER_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(leaks)}
+
+
 def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # Nothing of the checkout or of the test run's environment may leak into the venv.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     return subprocess.run(
-        [str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+        [str(c) for c in command],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -85,6 +95,7 @@ def test_wheel_installs_as_an_sdk_then_runs_a_node(wheel: Path, tmp_path: Path) 
     node = subprocess.Popen(
         [cityledger, "node", "start", "--dev", "--data-dir", data_dir, "--rpc-port", str(port)],
         cwd=tmp_path,
+        env=clean_env(),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
