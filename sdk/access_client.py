@@ -10,7 +10,7 @@ from cityledger.sdk import merkle
 from cityledger.sdk.chain import Chain
 from cityledger.sdk.errors import ContractRevert, LedgerInputError
 from cityledger.sdk.grants_client import with_grantor
-from cityledger.sdk.models import AccessRecord, LogAnchor, hex32, utc
+from cityledger.sdk.models import AccessRecord, DatasetId, GrantId, LogAnchor, hex32, raw32, utc
 from cityledger.sdk.receipts import emitted_once, tx_hash
 
 
@@ -29,8 +29,8 @@ class AccessClient:
         active, a field outside its scope or an exhausted quota raises the contract's typed error,
         whose message names the grant, the reason and who can fix it."""
         fn = self.contract.functions.recordAccess(
-            bytes.fromhex(hex32(grant_id)[2:]),
-            bytes.fromhex(query_hash(query)[2:]),
+            raw32(grant_id),
+            raw32(query_hash(query)),
             records,
             fields,
         )
@@ -40,9 +40,9 @@ class AccessClient:
             raise with_grantor(self.chain, exc) from None
         event = emitted_once(self.chain, receipt, "AccessLog", "AccessRecorded")
         return AccessRecord(
-            grant_id=hex32(bytes(event["grantId"])),
+            grant_id=GrantId(hex32(bytes(event["grantId"]))),
             accessor=to_checksum_address(event["accessor"]),
-            dataset_id=hex32(bytes(event["datasetId"])),
+            dataset_id=DatasetId(hex32(bytes(event["datasetId"]))),
             query_hash=hex32(bytes(event["queryHash"])),
             record_count=int(event["recordCount"]),
             access_number=int(event["accessNumber"]),
@@ -88,9 +88,15 @@ class AccessClient:
         return [self.anchor_at(agency, i) for i in range(count)]
 
     def anchor_at(self, agency: str, index: int) -> LogAnchor:
-        agency = to_checksum_address(agency)
-        size, at, root = self.chain.call(self.contract.functions.anchorAt(agency, index))
-        return LogAnchor(agency, index, int(size), hex32(bytes(root)), utc(int(at)))
+        checksummed = to_checksum_address(agency)
+        anchor = self.chain.call_named(self.contract.functions.anchorAt(checksummed, index))
+        return LogAnchor(
+            agency=checksummed,
+            index=index,
+            tree_size=int(anchor["treeSize"]),
+            root=hex32(bytes(anchor["root"])),
+            anchored_at=utc(int(anchor["anchoredAt"])),
+        )
 
     def latest_anchor(self, agency: str) -> LogAnchor:
         agency = to_checksum_address(agency)

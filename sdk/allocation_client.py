@@ -3,7 +3,7 @@ and the local re-computation (cityledger.sdk.allocation) that checks what the ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
@@ -12,12 +12,18 @@ from cityledger.contracts.deployment import text32
 from cityledger.sdk.allocation import AllocationRequest, AllocationRule, allocate
 from cityledger.sdk.chain import Chain
 from cityledger.sdk.consortium_client import city_id
-from cityledger.sdk.models import Pool, Request, Round, RoundStatus, hex32, label, utc
+from cityledger.sdk.models import (
+    CityId,
+    Pool,
+    Request,
+    Round,
+    RoundStatus,
+    hex32,
+    label,
+    raw32,
+    utc,
+)
 from cityledger.sdk.receipts import emitted_once
-
-
-def _b32(value: str) -> bytes:
-    return bytes.fromhex(hex32(value)[2:])
 
 
 class AllocationClient:
@@ -38,7 +44,11 @@ class AllocationClient:
     ) -> Pool:
         """A city admin creates a pool its city coordinates; `members` are city names or ids."""
         fn = self.contract.functions.createPool(
-            text32(resource), text32(unit), capacity, [_b32(city_id(m)) for m in members], int(rule)
+            text32(resource),
+            text32(unit),
+            capacity,
+            [raw32(city_id(m)) for m in members],
+            int(rule),
         )
         receipt = self.chain.transact(fn)
         return self.pool(
@@ -96,20 +106,18 @@ class AllocationClient:
     # ------------------------------------------------------------------ reads
 
     def pool(self, pool_id: int) -> Pool:
-        (resource, unit, capacity, allocated, coordinator, rule, created, rounds, members) = (
-            self.chain.call(self.contract.functions.getPool(pool_id))
-        )
+        pool = self.chain.call_named(self.contract.functions.getPool(pool_id))
         return Pool(
             id=pool_id,
-            resource_type=label(bytes(resource)),
-            unit=label(bytes(unit)),
-            capacity=int(capacity),
-            allocated=int(allocated),
-            coordinator_city=hex32(bytes(coordinator)),
-            default_rule=AllocationRule(int(rule)).name,
-            created_at=utc(int(created)),
-            round_count=int(rounds),
-            members=tuple(hex32(bytes(m)) for m in members),
+            resource_type=label(bytes(pool["resourceType"])),
+            unit=label(bytes(pool["unit"])),
+            capacity=int(pool["capacity"]),
+            allocated=int(pool["allocated"]),
+            coordinator_city=CityId(hex32(bytes(pool["coordinatorCity"]))),
+            default_rule=AllocationRule(int(pool["defaultRule"])).name,
+            created_at=utc(int(pool["createdAt"])),
+            round_count=int(pool["roundCount"]),
+            members=tuple(CityId(hex32(bytes(m))) for m in pool["members"]),
         )
 
     def pools(self) -> list[Pool]:
@@ -117,44 +125,33 @@ class AllocationClient:
         return [self.pool(i) for i in range(1, count + 1)]
 
     def round(self, pool_id: int, round_id: int) -> Round:
-        fields = self.chain.call(self.contract.functions.getRound(pool_id, round_id))
-        return self._round(pool_id, round_id, fields)
+        round_ = self.chain.call_named(self.contract.functions.getRound(pool_id, round_id))
+        return self._round(pool_id, round_id, round_)
 
-    def _round(self, pool_id: int, round_id: int, fields: Sequence[Any]) -> Round:
-        (
-            rule,
-            status,
-            amount,
-            requested,
-            allocated,
-            opened,
-            _closed,
-            _decided,
-            approvals,
-            rejections,
-        ) = fields
-        cities, amounts = self.chain.call(self.contract.functions.allocationsOf(pool_id, round_id))
+    def _round(self, pool_id: int, round_id: int, round_: Mapping[str, Any]) -> Round:
+        given = self.chain.call_named(self.contract.functions.allocationsOf(pool_id, round_id))
         return Round(
             pool_id=pool_id,
             id=round_id,
-            rule=AllocationRule(int(rule)).name,
-            status=RoundStatus(int(status)),
-            amount=int(amount),
-            total_requested=int(requested),
-            total_allocated=int(allocated),
-            opened_at=utc(int(opened)),
-            approvals=int(approvals),
-            rejections=int(rejections),
+            rule=AllocationRule(int(round_["rule"])).name,
+            status=RoundStatus(int(round_["status"])),
+            amount=int(round_["amount"]),
+            total_requested=int(round_["totalRequested"]),
+            total_allocated=int(round_["totalAllocated"]),
+            opened_at=utc(int(round_["openedAt"])),
+            approvals=int(round_["approvals"]),
+            rejections=int(round_["rejections"]),
             allocations=tuple(
-                (hex32(bytes(c)), int(a)) for c, a in zip(cities, amounts, strict=True)
+                (CityId(hex32(bytes(c))), int(a))
+                for c, a in zip(given["cityIds"], given["amounts"], strict=True)
             ),
         )
 
     def rounds(self, pool_id: int) -> list[Round]:
         return [
-            self._round(pool_id, index + 1, fields)
-            for index, fields in enumerate(
-                self.chain.call(self.contract.functions.roundsOf(pool_id))
+            self._round(pool_id, index + 1, round_)
+            for index, round_ in enumerate(
+                self.chain.call_named(self.contract.functions.roundsOf(pool_id))
             )
         ]
 
@@ -163,16 +160,14 @@ class AllocationClient:
             Request(
                 pool_id=pool_id,
                 round_id=round_id,
-                city_id=hex32(bytes(city)),
-                requester=to_checksum_address(requester),
-                amount=int(amount),
-                priority=int(priority),
-                justification_hash=hex32(bytes(justification)),
-                filed_at=utc(int(filed)),
+                city_id=CityId(hex32(bytes(r["cityId"]))),
+                requester=to_checksum_address(r["requester"]),
+                amount=int(r["amount"]),
+                priority=int(r["priority"]),
+                justification_hash=hex32(bytes(r["justificationHash"])),
+                filed_at=utc(int(r["filedAt"])),
             )
-            for city, justification, requester, amount, filed, priority in self.chain.call(
-                self.contract.functions.requestsOf(pool_id, round_id)
-            )
+            for r in self.chain.call_named(self.contract.functions.requestsOf(pool_id, round_id))
         ]
 
     def expected_allocation(self, pool_id: int, round_id: int) -> list[int]:

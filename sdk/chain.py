@@ -4,7 +4,7 @@ LedgerTimeout."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -68,6 +68,17 @@ def translated_errors(what: str, called: str | None = None) -> Iterator[None]:
         raise LedgerTransportError(f"{what}: JSON-RPC error: {exc}") from None
 
 
+def _by_name(param: Mapping[str, Any], value: Any) -> Any:
+    kind = str(param["type"])
+    if kind.endswith("[]") and kind.startswith("tuple"):
+        return [_by_name({**param, "type": kind[:-2]}, item) for item in value]
+    if kind == "tuple":
+        return {
+            str(c["name"]): _by_name(c, v) for c, v in zip(param["components"], value, strict=True)
+        }
+    return value
+
+
 class Chain:
     """A JSON-RPC connection, the system contracts on it, and the account that signs (if any)."""
 
@@ -118,6 +129,15 @@ class Chain:
     def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
         with translated_errors(f"call {fn.fn_name}", self._name_of(fn)):
             return fn.call(block_identifier=block)
+
+    def call_named(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
+        """`call`, with every struct in the result a dict by the ABI's field names (a lone
+        unnamed output unwrapped), so a reader names fields instead of counting positions."""
+        outputs = fn.abi.get("outputs", [])
+        value = self.call(fn, block)
+        if len(outputs) == 1:
+            return _by_name(outputs[0], value)
+        return {str(o["name"]): _by_name(o, v) for o, v in zip(outputs, value, strict=True)}
 
     def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
         return self.rpc(

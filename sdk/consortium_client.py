@@ -8,7 +8,17 @@ from web3.types import BlockIdentifier
 
 from cityledger.contracts.deployment import text32
 from cityledger.sdk.chain import Chain
-from cityledger.sdk.models import Agency, City, CityStatus, Proposal, hex32, label, utc
+from cityledger.sdk.models import (
+    Agency,
+    City,
+    CityId,
+    CityStatus,
+    Proposal,
+    hex32,
+    label,
+    raw32,
+    utc,
+)
 from cityledger.sdk.receipts import emitted, emitted_once
 
 PROPOSAL_STATUSES = ("none", "open", "executed", "expired")
@@ -22,11 +32,11 @@ PROPOSAL_KINDS = (
 )
 
 
-def city_id(name_or_id: str) -> str:
+def city_id(name_or_id: str) -> CityId:
     """A city's id: 0x-hex ids pass through, names are hashed as the Consortium does."""
     if name_or_id.startswith("0x") and len(name_or_id) == 66:
-        return hex32(name_or_id)
-    return hex32(keccak(text=name_or_id))
+        return CityId(hex32(name_or_id))
+    return CityId(hex32(keccak(text=name_or_id)))
 
 
 class ConsortiumClient:
@@ -38,17 +48,15 @@ class ConsortiumClient:
 
     def city(self, name_or_id: str) -> City:
         cid = city_id(name_or_id)
-        name, admin, validator, region, status, admitted = self.chain.call(
-            self.contract.functions.getCity(bytes.fromhex(cid[2:]))
-        )
+        city = self.chain.call_named(self.contract.functions.getCity(raw32(cid)))
         return City(
             id=cid,
-            name=str(name),
-            admin=to_checksum_address(admin),
-            validator=to_checksum_address(validator),
-            region=label(bytes(region)),
-            status=CityStatus(int(status)),
-            admitted_at=utc(int(admitted)),
+            name=str(city["name"]),
+            admin=to_checksum_address(city["admin"]),
+            validator=to_checksum_address(city["validator"]),
+            region=label(bytes(city["region"])),
+            status=CityStatus(int(city["status"])),
+            admitted_at=utc(int(city["admittedAt"])),
         )
 
     def cities(self, *, include_removed: bool = False) -> list[City]:
@@ -60,14 +68,18 @@ class ConsortiumClient:
         return [self.city(hex32(bytes(c))) for c in self.chain.call(fn)]
 
     def agency(self, address: str) -> Agency:
-        address = to_checksum_address(address)
-        cid, name, roles, active = self.chain.call(self.contract.functions.getAgency(address))
-        return Agency(address, hex32(bytes(cid)), str(name), int(roles), bool(active))
+        checksummed = to_checksum_address(address)
+        agency = self.chain.call_named(self.contract.functions.getAgency(checksummed))
+        return Agency(
+            address=checksummed,
+            city_id=CityId(hex32(bytes(agency["cityId"]))),
+            name=str(agency["name"]),
+            roles=int(agency["roles"]),
+            active=bool(agency["active"]),
+        )
 
     def agencies(self, city: str) -> list[Agency]:
-        addresses = self.chain.call(
-            self.contract.functions.agenciesOf(bytes.fromhex(city_id(city)[2:]))
-        )
+        addresses = self.chain.call(self.contract.functions.agenciesOf(raw32(city_id(city))))
         return [self.agency(a) for a in addresses]
 
     def validators(self, block: BlockIdentifier = "latest") -> list[ChecksumAddress]:
@@ -78,18 +90,17 @@ class ConsortiumClient:
         ]
 
     def proposal(self, proposal_id: int) -> Proposal:
-        fields, status, votes, needed = self.chain.call(
-            self.contract.functions.getProposal(proposal_id)
-        )
+        answer = self.chain.call_named(self.contract.functions.getProposal(proposal_id))
+        proposal = answer["proposal"]
         return Proposal(
             id=proposal_id,
-            kind=PROPOSAL_KINDS[int(fields[0])],
-            city_id=hex32(bytes(fields[1])),
-            name=str(fields[7]),
-            deadline=utc(int(fields[10])),
-            status=PROPOSAL_STATUSES[int(status)],
-            votes=int(votes),
-            needed=int(needed),
+            kind=PROPOSAL_KINDS[int(proposal["kind"])],
+            city_id=CityId(hex32(bytes(proposal["cityId"]))),
+            name=str(proposal["name"]),
+            deadline=utc(int(proposal["deadline"])),
+            status=PROPOSAL_STATUSES[int(answer["status"])],
+            votes=int(answer["votes"]),
+            needed=int(answer["needed"]),
         )
 
     def proposals(self) -> list[Proposal]:
@@ -115,7 +126,7 @@ class ConsortiumClient:
 
     def propose_remove(self, city: str) -> int:
         receipt = self.chain.transact(
-            self.contract.functions.proposeRemoveCity(bytes.fromhex(city_id(city)[2:]))
+            self.contract.functions.proposeRemoveCity(raw32(city_id(city)))
         )
         return int(emitted_once(self.chain, receipt, "Consortium", "ProposalCreated")["proposalId"])
 

@@ -10,7 +10,19 @@ from web3.contract.contract import ContractFunction
 
 from cityledger.sdk.chain import Chain
 from cityledger.sdk.errors import ContractRevert, LedgerInputError
-from cityledger.sdk.models import Dataset, Grant, GrantStatus, Sensitivity, hex32, utc
+from cityledger.sdk.models import (
+    CityId,
+    Dataset,
+    DatasetId,
+    Grant,
+    GrantId,
+    GrantStatus,
+    Sensitivity,
+    hex32,
+    label,
+    raw32,
+    utc,
+)
 from cityledger.sdk.offers import (
     Domain,
     GrantOffer,
@@ -21,15 +33,11 @@ from cityledger.sdk.offers import (
 )
 
 
-def dataset_id(name_or_id: str) -> str:
+def dataset_id(name_or_id: str) -> DatasetId:
     """A dataset id: 0x-hex ids pass through, names are hashed (keccak256 of the name)."""
     if name_or_id.startswith("0x") and len(name_or_id) == 66:
-        return hex32(name_or_id)
-    return hex32(keccak(text=name_or_id))
-
-
-def _b32(value: str) -> bytes:
-    return bytes.fromhex(hex32(value)[2:])
+        return DatasetId(hex32(name_or_id))
+    return DatasetId(hex32(keccak(text=name_or_id)))
 
 
 def with_grantor(chain: Chain, error: ContractRevert) -> ContractRevert:
@@ -37,7 +45,7 @@ def with_grantor(chain: Chain, error: ContractRevert) -> ContractRevert:
     grant = error.error_args.get("grantId")
     if not isinstance(grant, str):
         return error
-    grantor, _ = chain.call(chain.contract("DataGrants").functions.partiesOf(_b32(grant)))
+    grantor, _ = chain.call(chain.contract("DataGrants").functions.partiesOf(raw32(grant)))
     if int(grantor, 16) == 0:
         return error
     return error.with_context(grantor=f"the grantor {to_checksum_address(grantor)}")
@@ -62,24 +70,22 @@ class DatasetsClient:
         ident = dataset_id(dataset or name)
         self.chain.transact(
             self.contract.functions.registerDataset(
-                _b32(ident), name, keccak(text=schema), int(sensitivity), field_count
+                raw32(ident), name, keccak(text=schema), int(sensitivity), field_count
             )
         )
         return self.get(ident)
 
     def get(self, name_or_id: str) -> Dataset:
         ident = dataset_id(name_or_id)
-        owner, field_count, sensitivity, registered, city, schema = self.chain.call(
-            self.contract.functions.getDataset(_b32(ident))
-        )
+        dataset = self.chain.call_named(self.contract.functions.getDataset(raw32(ident)))
         return Dataset(
             id=ident,
-            owner=to_checksum_address(owner),
-            city_id=hex32(bytes(city)),
-            schema_hash=hex32(bytes(schema)),
-            sensitivity=Sensitivity(int(sensitivity)),
-            field_count=int(field_count),
-            registered_at=utc(int(registered)),
+            owner=to_checksum_address(dataset["owner"]),
+            city_id=CityId(hex32(bytes(dataset["cityId"]))),
+            schema_hash=hex32(bytes(dataset["schemaHash"])),
+            sensitivity=Sensitivity(int(dataset["sensitivity"])),
+            field_count=int(dataset["fieldCount"]),
+            registered_at=utc(int(dataset["registeredAt"])),
         )
 
     def list(self, *, offset: int = 0, limit: int = 100) -> list[Dataset]:
@@ -138,7 +144,7 @@ class GrantsClient:
         """The signer (the grantee) accepts a grant already offered on chain."""
         signer = self.chain.require_signer()
         signature = signer.sign_message(acceptance_message(self.domain, hex32(grant_id)))
-        self._send_for(self.contract.functions.acceptGrant(_b32(grant_id), signature))
+        self._send_for(self.contract.functions.acceptGrant(raw32(grant_id), signature))
         return self.get(grant_id)
 
     # ------------------------------------------------------------------ life cycle
@@ -151,63 +157,49 @@ class GrantsClient:
 
     def revoke(self, grant_id: str, reason: str = "") -> Grant:
         """The grantor ends a grant for good; `reason` is hashed."""
-        fn = self.contract.functions.revoke(_b32(grant_id), keccak(text=reason))
+        fn = self.contract.functions.revoke(raw32(grant_id), keccak(text=reason))
         self._send_for(fn)
         return self.get(grant_id)
 
     def withdraw(self, grant_id: str) -> Grant:
-        self._send_for(self.contract.functions.withdrawOffer(_b32(grant_id)))
+        self._send_for(self.contract.functions.withdrawOffer(raw32(grant_id)))
         return self.get(grant_id)
 
     def suspend(self, grant_id: str, reason: str = "") -> Grant:
         """An auditor suspends a grant during an investigation."""
-        fn = self.contract.functions.suspend(_b32(grant_id), keccak(text=reason))
+        fn = self.contract.functions.suspend(raw32(grant_id), keccak(text=reason))
         self._send_for(fn)
         return self.get(grant_id)
 
     def reinstate(self, grant_id: str, reason: str = "") -> Grant:
-        fn = self.contract.functions.reinstate(_b32(grant_id), keccak(text=reason))
+        fn = self.contract.functions.reinstate(raw32(grant_id), keccak(text=reason))
         self._send_for(fn)
         return self.get(grant_id)
 
     # ------------------------------------------------------------------ reads
 
     def get(self, grant_id: str) -> Grant:
-        g = self.chain.call(self.contract.functions.getGrant(_b32(grant_id)))
-        (
-            dataset,
-            grantor,
-            valid_from,
-            quota,
-            grantee,
-            valid_until,
-            used,
-            code,
-            purpose,
-            scope,
-            conditions,
-            status,
-        ) = g
+        g = self.chain.call_named(self.contract.functions.getGrant(raw32(grant_id)))
         return Grant(
-            id=hex32(grant_id),
-            dataset_id=hex32(bytes(dataset)),
-            grantor=to_checksum_address(grantor),
-            grantee=to_checksum_address(grantee),
-            purpose_code=bytes(code).rstrip(b"\0").decode("ascii", errors="replace"),
-            purpose_hash=hex32(bytes(purpose)),
-            field_scope=int(scope),
-            valid_from=utc(int(valid_from)),
-            valid_until=utc(int(valid_until)),
-            access_quota=int(quota),
-            accesses_used=int(used),
-            conditions_hash=hex32(bytes(conditions)),
-            stored_status=GrantStatus(int(status)),
+            id=GrantId(hex32(grant_id)),
+            dataset_id=DatasetId(hex32(bytes(g["datasetId"]))),
+            grantor=to_checksum_address(g["grantor"]),
+            grantee=to_checksum_address(g["grantee"]),
+            purpose_code=label(bytes(g["purposeCode"])),
+            purpose_hash=hex32(bytes(g["purposeHash"])),
+            field_scope=int(g["fieldScope"]),
+            valid_from=utc(int(g["validFrom"])),
+            valid_until=utc(int(g["validUntil"])),
+            access_quota=int(g["accessQuota"]),
+            accesses_used=int(g["accessesUsed"]),
+            conditions_hash=hex32(bytes(g["conditionsHash"])),
+            stored_status=GrantStatus(int(g["status"])),
             as_of=utc(self.chain.block_timestamp()),
         )
 
     def status(self, grant_id: str) -> GrantStatus:
         """The contract's own statusOf (the model's `status` computes the same locally)."""
-        return GrantStatus(int(self.chain.call(self.contract.functions.statusOf(_b32(grant_id)))))
+        return GrantStatus(int(self.chain.call(self.contract.functions.statusOf(raw32(grant_id)))))
 
     def list(
         self,
@@ -221,7 +213,7 @@ class GrantsClient:
         """Grants of one dataset, grantor or grantee, a page at a time (the contract's indexes)."""
         functions = self.contract.functions
         if dataset is not None:
-            fn = functions.grantsByDataset(_b32(dataset_id(dataset)), offset, limit)
+            fn = functions.grantsByDataset(raw32(dataset_id(dataset)), offset, limit)
         elif grantor is not None:
             fn = functions.grantsByGrantor(to_checksum_address(grantor), offset, limit)
         elif grantee is not None:

@@ -10,12 +10,19 @@ from cityledger.contracts.deployment import text32
 from cityledger.sdk.chain import Chain
 from cityledger.sdk.errors import ContractRevert
 from cityledger.sdk.grants_client import dataset_id, with_grantor
-from cityledger.sdk.models import Delivery, Finding, Incident, IncidentStatus, hex32, label, utc
+from cityledger.sdk.models import (
+    DatasetId,
+    Delivery,
+    Finding,
+    GrantId,
+    Incident,
+    IncidentStatus,
+    hex32,
+    label,
+    raw32,
+    utc,
+)
 from cityledger.sdk.receipts import emitted_once
-
-
-def _b32(value: str) -> bytes:
-    return bytes.fromhex(hex32(value)[2:])
 
 
 class LeaksClient:
@@ -28,7 +35,7 @@ class LeaksClient:
     ) -> Delivery:
         """The grantor commits to the fingerprint marking of a copy delivered under a grant."""
         fn = self.contract.functions.registerDelivery(
-            _b32(grant_id), _b32(commitment), text32(method), records
+            raw32(grant_id), raw32(commitment), text32(method), records
         )
         receipt = self.chain.transact(fn)
         index = int(
@@ -38,7 +45,7 @@ class LeaksClient:
 
     def report(self, dataset: str, *, evidence: bytes) -> Incident:
         """An auditor reports a leak of `dataset`; only the evidence's hash goes on chain."""
-        fn = self.contract.functions.reportIncident(_b32(dataset_id(dataset)), keccak(evidence))
+        fn = self.contract.functions.reportIncident(raw32(dataset_id(dataset)), keccak(evidence))
         receipt = self.chain.transact(fn)
         return self.incident(
             int(emitted_once(self.chain, receipt, "LeakRegistry", "IncidentReported")["incidentId"])
@@ -55,7 +62,7 @@ class LeaksClient:
     ) -> Finding:
         """An auditor records a finding: the incident's data came from `grant_id`'s copy."""
         fn = self.contract.functions.recordFinding(
-            incident_id, _b32(grant_id), score, text32(method), keccak(text=details)
+            incident_id, raw32(grant_id), score, text32(method), keccak(text=details)
         )
         receipt = self.chain.transact(fn)
         index = int(
@@ -67,7 +74,7 @@ class LeaksClient:
         try:
             self.chain.transact(
                 self.contract.functions.suspendImplicatedGrants(
-                    incident_id, [_b32(g) for g in grant_ids]
+                    incident_id, [raw32(g) for g in grant_ids]
                 )
             )
         except ContractRevert as exc:
@@ -75,23 +82,23 @@ class LeaksClient:
         return self.incident(incident_id)
 
     def incident(self, incident_id: int) -> Incident:
-        (dataset, evidence, reporter, status, reported, updated, findings, suspended) = (
-            self.chain.call(self.contract.functions.getIncident(incident_id))
-        )
+        incident = self.chain.call_named(self.contract.functions.getIncident(incident_id))
         return Incident(
             id=incident_id,
-            dataset_id=hex32(bytes(dataset)),
-            evidence_hash=hex32(bytes(evidence)),
-            reporter=to_checksum_address(reporter),
-            status=IncidentStatus(int(status)),
-            reported_at=utc(int(reported)),
-            updated_at=utc(int(updated)),
-            finding_count=int(findings),
-            suspended_count=int(suspended),
+            dataset_id=DatasetId(hex32(bytes(incident["datasetId"]))),
+            evidence_hash=hex32(bytes(incident["evidenceHash"])),
+            reporter=to_checksum_address(incident["reporter"]),
+            status=IncidentStatus(int(incident["status"])),
+            reported_at=utc(int(incident["reportedAt"])),
+            updated_at=utc(int(incident["updatedAt"])),
+            finding_count=int(incident["findingCount"]),
+            suspended_count=int(incident["suspendedCount"]),
         )
 
     def incidents(self, dataset: str) -> list[Incident]:
-        ids = self.chain.call(self.contract.functions.incidentsOfDataset(_b32(dataset_id(dataset))))
+        ids = self.chain.call(
+            self.contract.functions.incidentsOfDataset(raw32(dataset_id(dataset)))
+        )
         return [self.incident(int(i)) for i in ids]
 
     def findings(self, incident_id: int) -> list[Finding]:
@@ -99,15 +106,15 @@ class LeaksClient:
             Finding(
                 incident_id=incident_id,
                 index=index,
-                grant_id=hex32(bytes(grant)),
-                score=int(score),
-                method=label(bytes(method)),
-                details_hash=hex32(bytes(details)),
-                auditor=to_checksum_address(auditor),
-                recorded_at=utc(int(at)),
+                grant_id=GrantId(hex32(bytes(f["grantId"]))),
+                score=int(f["score"]),
+                method=label(bytes(f["method"])),
+                details_hash=hex32(bytes(f["detailsHash"])),
+                auditor=to_checksum_address(f["auditor"]),
+                recorded_at=utc(int(f["recordedAt"])),
             )
-            for index, (grant, score, method, details, auditor, at) in enumerate(
-                self.chain.call(self.contract.functions.findingsOf(incident_id))
+            for index, f in enumerate(
+                self.chain.call_named(self.contract.functions.findingsOf(incident_id))
             )
         ]
 
@@ -120,15 +127,15 @@ class LeaksClient:
     def deliveries(self, grant_id: str) -> list[Delivery]:
         return [
             Delivery(
-                grant_id=hex32(grant_id),
+                grant_id=GrantId(hex32(grant_id)),
                 index=index,
-                commitment=hex32(bytes(commitment)),
-                method=label(bytes(method)),
-                delivered_records=int(records),
-                registered_at=utc(int(at)),
-                grantor=to_checksum_address(grantor),
+                commitment=hex32(bytes(d["commitment"])),
+                method=label(bytes(d["method"])),
+                delivered_records=int(d["deliveredRecords"]),
+                registered_at=utc(int(d["registeredAt"])),
+                grantor=to_checksum_address(d["grantor"]),
             )
-            for index, (commitment, method, records, at, grantor) in enumerate(
-                self.chain.call(self.contract.functions.deliveriesOf(_b32(grant_id)))
+            for index, d in enumerate(
+                self.chain.call_named(self.contract.functions.deliveriesOf(raw32(grant_id)))
             )
         ]

@@ -1,15 +1,24 @@
-"""Typed, immutable views of what the contracts store and emit. Ids are 0x-hex strings,
-addresses checksummed, timestamps aware UTC datetimes."""
+"""Typed, immutable views of what the contracts store and emit. Ids are 0x-hex strings with a
+type of their own (`GrantId`, `DatasetId`, `CityId`; other bytes32 values are `Hex32`),
+addresses are `ChecksumAddress`, timestamps aware UTC datetimes. The id types are `str` at run
+time: they keep a grant id from being passed where a dataset id is wanted, for mypy."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, NewType
+
+from eth_typing import ChecksumAddress
+
+Hex32 = NewType("Hex32", str)  # a bytes32 as 0x and 64 lowercase hex digits
+GrantId = NewType("GrantId", Hex32)
+DatasetId = NewType("DatasetId", Hex32)
+CityId = NewType("CityId", Hex32)
 
 
-def hex32(value: bytes | str) -> str:
+def hex32(value: bytes | str) -> Hex32:
     """A bytes32 (raw, or 0x-hex text) as a 0x-hex string."""
     try:
         raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else value
@@ -17,7 +26,12 @@ def hex32(value: bytes | str) -> str:
         raise ValueError(f"{value!r} is not 0x-hex") from None
     if len(raw) != 32:
         raise ValueError(f"{value!r} is not a 32-byte id (64 hex digits after 0x)")
-    return "0x" + raw.hex()
+    return Hex32("0x" + raw.hex())
+
+
+def raw32(value: str) -> bytes:
+    """A 0x-hex bytes32 as the 32 bytes a contract call takes."""
+    return bytes.fromhex(hex32(value)[2:])
 
 
 def utc(timestamp: int) -> datetime:
@@ -84,10 +98,10 @@ class CityStatus(IntEnum):
 
 @dataclass(frozen=True)
 class City:
-    id: str
+    id: CityId
     name: str
-    admin: str
-    validator: str
+    admin: ChecksumAddress
+    validator: ChecksumAddress
     region: str
     status: CityStatus
     admitted_at: datetime
@@ -95,8 +109,8 @@ class City:
 
 @dataclass(frozen=True)
 class Agency:
-    address: str
-    city_id: str
+    address: ChecksumAddress
+    city_id: CityId
     name: str
     roles: int
     active: bool
@@ -110,7 +124,7 @@ class Agency:
 class Proposal:
     id: int
     kind: str
-    city_id: str
+    city_id: CityId
     name: str
     deadline: datetime
     status: str
@@ -120,10 +134,10 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Dataset:
-    id: str
-    owner: str
-    city_id: str
-    schema_hash: str
+    id: DatasetId
+    owner: ChecksumAddress
+    city_id: CityId
+    schema_hash: Hex32
     sensitivity: Sensitivity
     field_count: int
     registered_at: datetime
@@ -144,18 +158,18 @@ def grant_status(
 
 @dataclass(frozen=True)
 class Grant:
-    id: str
-    dataset_id: str
-    grantor: str
-    grantee: str
+    id: GrantId
+    dataset_id: DatasetId
+    grantor: ChecksumAddress
+    grantee: ChecksumAddress
     purpose_code: str
-    purpose_hash: str
+    purpose_hash: Hex32
     field_scope: int
     valid_from: datetime
     valid_until: datetime
     access_quota: int
     accesses_used: int
-    conditions_hash: str
+    conditions_hash: Hex32
     stored_status: GrantStatus
     as_of: datetime  # chain time the status was computed for
 
@@ -166,10 +180,10 @@ class Grant:
 
 @dataclass(frozen=True)
 class AccessRecord:
-    grant_id: str
-    accessor: str
-    dataset_id: str
-    query_hash: str
+    grant_id: GrantId
+    accessor: ChecksumAddress
+    dataset_id: DatasetId
+    query_hash: Hex32
     record_count: int
     access_number: int
     timestamp: datetime
@@ -179,30 +193,30 @@ class AccessRecord:
 
 @dataclass(frozen=True)
 class LogAnchor:
-    agency: str
+    agency: ChecksumAddress
     index: int
     tree_size: int
-    root: str
+    root: Hex32
     anchored_at: datetime
 
 
 @dataclass(frozen=True)
 class Delivery:
-    grant_id: str
+    grant_id: GrantId
     index: int
-    commitment: str
+    commitment: Hex32
     method: str
     delivered_records: int
     registered_at: datetime
-    grantor: str
+    grantor: ChecksumAddress
 
 
 @dataclass(frozen=True)
 class Incident:
     id: int
-    dataset_id: str
-    evidence_hash: str
-    reporter: str
+    dataset_id: DatasetId
+    evidence_hash: Hex32
+    reporter: ChecksumAddress
     status: IncidentStatus
     reported_at: datetime
     updated_at: datetime
@@ -214,11 +228,11 @@ class Incident:
 class Finding:
     incident_id: int
     index: int
-    grant_id: str
+    grant_id: GrantId
     score: int
     method: str
-    details_hash: str
-    auditor: str
+    details_hash: Hex32
+    auditor: ChecksumAddress
     recorded_at: datetime
 
 
@@ -229,22 +243,22 @@ class Pool:
     unit: str
     capacity: int
     allocated: int
-    coordinator_city: str
+    coordinator_city: CityId
     default_rule: str
     created_at: datetime
     round_count: int
-    members: tuple[str, ...]
+    members: tuple[CityId, ...]
 
 
 @dataclass(frozen=True)
 class Request:
     pool_id: int
     round_id: int
-    city_id: str
-    requester: str
+    city_id: CityId
+    requester: ChecksumAddress
     amount: int
     priority: int
-    justification_hash: str
+    justification_hash: Hex32
     filed_at: datetime
 
 
@@ -260,7 +274,7 @@ class Round:
     opened_at: datetime
     approvals: int
     rejections: int
-    allocations: tuple[tuple[str, int], ...]  # (city id, amount), in filing order
+    allocations: tuple[tuple[CityId, int], ...]  # (city id, amount), in filing order
 
 
 @dataclass(frozen=True)
