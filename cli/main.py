@@ -70,7 +70,6 @@ app.add_typer(leak_commands.app, name="leak")
 app.add_typer(alloc_commands.app, name="alloc")
 # Contract artifacts.
 app.add_typer(contracts_commands.app, name="contracts")
-# Running the network.
 
 
 def _stand_in(name: str, missing: str) -> None:
@@ -90,6 +89,7 @@ def _stand_in(name: str, missing: str) -> None:
         )
 
 
+# Running the network.
 try:
     from cityledger.node import cli as node_cli
     from cityledger.testnet import cli as testnet_cli
