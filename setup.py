@@ -7,7 +7,7 @@ from pathlib import Path
 
 from setuptools import setup
 
-TOP_LEVEL = ("contracts", "node", "sdk", "cli", "testnet")
+TOP_LEVEL = ("contracts", "node", "sdk", "fingerprint", "gateway", "cli", "testnet")
 
 
 def packages() -> list[str]:

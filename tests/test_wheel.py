@@ -59,7 +59,7 @@ def test_every_module_of_the_tree_is_in_the_wheel(wheel: Path) -> None:
     shipped = set(zipfile.ZipFile(wheel).namelist())
     tree = {
         "cityledger/" + path.relative_to(REPO).as_posix()
-        for top in ("contracts", "node", "sdk", "cli", "testnet")
+        for top in ("contracts", "node", "sdk", "fingerprint", "gateway", "cli", "testnet")
         for path in (REPO / top).rglob("*.py")
     }
     assert tree - shipped == set()
