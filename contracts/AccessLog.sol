@@ -3,12 +3,16 @@ pragma solidity ^0.8.24;
 
 import {IConsortium, Roles} from "./IConsortium.sol";
 import {IDataGrants} from "./IDataGrants.sol";
+import {ILeakRegistry} from "./ILeakRegistry.sol";
 import {MerkleConsistency} from "./MerkleConsistency.sol";
 
 /// The audit trail of data access, in two forms.
 ///
 /// Per-access records: the grantee of an active grant records each use (query hash, record count,
-/// fields) and DataGrants counts it against the grant's quota and scope.
+/// fields) and DataGrants counts it against the grant's quota and scope. Where the dataset's owner
+/// designated a gateway (DataGrants.setGateway), the gateway records each delivery it makes, with
+/// the fingerprint commitment of the delivered copy, in one transaction: the trail is written by
+/// the side that holds the data.
 ///
 /// Log anchors: at volume an agency keeps its access log off chain as an RFC 9162 Merkle tree and
 /// anchors the tree head here. Every anchor must extend the agency's previous one, checked by a
@@ -24,10 +28,13 @@ contract AccessLog {
 
     mapping(address agency => Anchor[]) private _anchors;
 
+    /// `accessor` is the grantee; `recordedBy` the grantee itself, or the dataset's gateway that
+    /// delivered the data (then `queryHash` is the EIP-712 digest of the grantee's signed request).
     event AccessRecorded(
         bytes32 indexed grantId,
         address indexed accessor,
         bytes32 indexed datasetId,
+        address recordedBy,
         bytes32 queryHash,
         uint64 recordCount,
         uint32 accessNumber,
@@ -38,6 +45,9 @@ contract AccessLog {
     );
 
     error NoDataGrants();
+    error NoLeakRegistry();
+    error UnknownGrant(bytes32 grantId);
+    error NotDatasetGateway(bytes32 datasetId, address caller, address gateway);
     error NotLogKeeper(address caller);
     error EmptyTree();
     error UnexpectedProof(uint256 proofLength);
@@ -56,20 +66,61 @@ contract AccessLog {
         external
         returns (uint32 accessNumber)
     {
-        address dataGrants = consortium.systemContract(bytes32("DataGrants"));
-        if (dataGrants == address(0)) revert NoDataGrants();
-        IDataGrants grants = IDataGrants(dataGrants);
+        IDataGrants grants = _dataGrants();
         accessNumber = grants.consumeAccess(grantId, msg.sender, fieldsMask);
         emit AccessRecorded(
-            grantId, msg.sender, grants.datasetOf(grantId), queryHash, recordCount, accessNumber, block.timestamp
+            grantId,
+            msg.sender,
+            grants.datasetOf(grantId),
+            msg.sender,
+            queryHash,
+            recordCount,
+            accessNumber,
+            block.timestamp
         );
+    }
+
+    /// The dataset's designated gateway (still holding GATEWAY) records one delivery under
+    /// `grantId`, all or nothing: DataGrants counts it as an access by the grantee (the same
+    /// checks as recordAccess: active grant, grantee holding GRANTEE, fields in scope, quota
+    /// left), and LeakRegistry registers `commitment`, the fingerprint commitment of the copy.
+    /// `requestHash` is the digest of the grantee's signed request. The gateway releases the data
+    /// only once this transaction is final. Returns the access's number in the grant and the
+    /// delivery's index in LeakRegistry.
+    function recordDelivery(
+        bytes32 grantId,
+        bytes32 requestHash,
+        uint64 recordCount,
+        uint256 fieldsMask,
+        bytes32 commitment,
+        bytes32 method
+    ) external returns (uint32 accessNumber, uint256 deliveryIndex) {
+        IDataGrants grants = _dataGrants();
+        bytes32 datasetId = grants.datasetOf(grantId);
+        if (datasetId == bytes32(0)) revert UnknownGrant(grantId);
+        address gateway = grants.datasetGateway(datasetId);
+        if (msg.sender != gateway || !consortium.hasRole(msg.sender, Roles.GATEWAY)) {
+            revert NotDatasetGateway(datasetId, msg.sender, gateway);
+        }
+        (, address grantee) = grants.partiesOf(grantId);
+        accessNumber = grants.consumeAccess(grantId, grantee, fieldsMask);
+        emit AccessRecorded(
+            grantId, grantee, datasetId, msg.sender, requestHash, recordCount, accessNumber, block.timestamp
+        );
+        address leaks = consortium.systemContract(bytes32("LeakRegistry"));
+        if (leaks == address(0)) revert NoLeakRegistry();
+        deliveryIndex =
+            ILeakRegistry(leaks).registerGatewayDelivery(grantId, commitment, method, recordCount, msg.sender);
     }
 
     /// Anchors the head (treeSize, root) of the caller's off-chain access log. The first anchor
     /// takes no proof; every later one needs the RFC 9162 consistency proof from the previous
     /// head (empty when the size is unchanged, in which case the root must be too).
     function anchorLog(uint64 treeSize, bytes32 root, bytes32[] calldata consistencyProof) external {
-        if (!consortium.hasRole(msg.sender, Roles.GRANTEE) && !consortium.hasRole(msg.sender, Roles.GRANTOR)) {
+        if (
+            !consortium.hasRole(msg.sender, Roles.GRANTEE) && !consortium.hasRole(msg.sender, Roles.GRANTOR)
+                && !consortium.hasRole(msg.sender, Roles.GATEWAY)
+        ) {
             revert NotLogKeeper(msg.sender);
         }
         if (treeSize == 0) revert EmptyTree();
@@ -113,5 +164,11 @@ contract AccessLog {
         Anchor[] storage history = _anchors[agency];
         if (history.length == 0) revert NoAnchor(agency, 0);
         return history[history.length - 1];
+    }
+
+    function _dataGrants() private view returns (IDataGrants) {
+        address dataGrants = consortium.systemContract(bytes32("DataGrants"));
+        if (dataGrants == address(0)) revert NoDataGrants();
+        return IDataGrants(dataGrants);
     }
 }

@@ -10,7 +10,8 @@ import {IDataGrants} from "./IDataGrants.sol";
 /// grantee, both as EIP-712 typed data, so either agency can sign offline and anyone can submit.
 /// The grant id is the EIP-712 digest of the offer: computable offline, and unique, so the same
 /// signed offer can never be submitted twice. Nothing personal is stored: schema, purpose and
-/// conditions are hashes; the data stays with its owner.
+/// conditions are hashes; the data stays with its owner, served by the gateway the owner
+/// designates for the dataset (`setGateway`), which records every delivery through AccessLog.
 contract DataGrants is IDataGrants {
     /// How sensitive a dataset is, for the grantor's and auditor's policies.
     enum Sensitivity {
@@ -73,6 +74,13 @@ contract DataGrants is IDataGrants {
         GrantStatus status;
     }
 
+    /// Where a dataset is served: the gateway agency that records its deliveries, and the HTTPS
+    /// URL grantees reach it at.
+    struct Gateway {
+        address gateway;
+        string url;
+    }
+
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 private constant NAME_HASH = keccak256("cityledger DataGrants");
@@ -85,6 +93,7 @@ contract DataGrants is IDataGrants {
     // Upper bound of a canonical (low) s value: secp256k1 order / 2 (EIP-2).
     uint256 private constant MAX_S = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint16 public constant MAX_FIELDS = 256;
+    uint256 public constant MAX_GATEWAY_URL = 256;
 
     IConsortium public immutable consortium;
 
@@ -94,6 +103,7 @@ contract DataGrants is IDataGrants {
     mapping(bytes32 datasetId => bytes32[]) private _byDataset;
     mapping(address grantor => bytes32[]) private _byGrantor;
     mapping(address grantee => bytes32[]) private _byGrantee;
+    mapping(bytes32 datasetId => Gateway) private _gateways;
 
     event DatasetRegistered(
         bytes32 indexed datasetId,
@@ -104,6 +114,8 @@ contract DataGrants is IDataGrants {
         Sensitivity sensitivity,
         uint16 fieldCount
     );
+    /// `gateway` zero (and `url` empty) when the owner withdrew the designation.
+    event GatewayDesignated(bytes32 indexed datasetId, address indexed owner, address indexed gateway, string url);
     /// The full signed offer, so the grant id can be recomputed from the log alone.
     event GrantOffered(
         bytes32 indexed grantId, bytes32 indexed datasetId, address indexed grantor, GrantOffer offer
@@ -150,6 +162,8 @@ contract DataGrants is IDataGrants {
     error FieldsOutOfScope(bytes32 grantId, uint256 fieldsMask, uint256 fieldScope);
     error QuotaExhausted(bytes32 grantId, uint32 accessQuota);
     error InvalidPage(uint256 limit);
+    error NotGatewayOfCity(address gateway, bytes32 cityId);
+    error InvalidGatewayUrl(uint256 length);
 
     constructor(IConsortium consortium_) {
         consortium = consortium_;
@@ -182,6 +196,28 @@ contract DataGrants is IDataGrants {
         });
         _datasetIds.push(datasetId);
         emit DatasetRegistered(datasetId, msg.sender, cityId, name, schemaHash, sensitivity, fieldCount);
+    }
+
+    /// The dataset's owner designates the gateway that serves the dataset: an agency of the
+    /// owner's city holding GATEWAY, reachable at `url` (1 to 256 bytes). Only that gateway may
+    /// record deliveries of the dataset (AccessLog.recordDelivery). The zero address with an
+    /// empty URL withdraws the designation; a later designation replaces the earlier one.
+    function setGateway(bytes32 datasetId, address gateway, string calldata url) external {
+        Dataset storage d = _datasets[datasetId];
+        if (d.owner == address(0)) revert UnknownDataset(datasetId);
+        if (msg.sender != d.owner) revert NotDatasetOwner(datasetId, msg.sender, d.owner);
+        _requireRole(msg.sender, Roles.GRANTOR);
+        uint256 urlLength = bytes(url).length;
+        if (gateway == address(0)) {
+            if (urlLength != 0) revert InvalidGatewayUrl(urlLength);
+        } else {
+            if (!consortium.hasRole(gateway, Roles.GATEWAY) || consortium.cityOfAgency(gateway) != d.cityId) {
+                revert NotGatewayOfCity(gateway, d.cityId);
+            }
+            if (urlLength == 0 || urlLength > MAX_GATEWAY_URL) revert InvalidGatewayUrl(urlLength);
+        }
+        _gateways[datasetId] = Gateway({gateway: gateway, url: url});
+        emit GatewayDesignated(datasetId, msg.sender, gateway, url);
     }
 
     // ---------------------------------------------------------------- offers and acceptance
@@ -297,6 +333,15 @@ contract DataGrants is IDataGrants {
 
     function isGrantActive(bytes32 grantId) external view returns (bool) {
         return statusOf(grantId) == GrantStatus.Active;
+    }
+
+    /// The designated gateway of a dataset and its URL (zero and empty if none).
+    function gatewayOf(bytes32 datasetId) external view returns (Gateway memory) {
+        return _gateways[datasetId];
+    }
+
+    function datasetGateway(bytes32 datasetId) external view returns (address) {
+        return _gateways[datasetId].gateway;
     }
 
     function datasetOf(bytes32 grantId) external view returns (bytes32) {

@@ -7,7 +7,8 @@ library Roles {
     uint8 internal constant GRANTEE = 2; // accepts grants and uses them
     uint8 internal constant AUDITOR = 4; // suspends grants, registers incidents and findings (granted by vote)
     uint8 internal constant ALLOCATOR = 8; // files resource requests and confirms receipts for its city
-    uint8 internal constant ALL = 15;
+    uint8 internal constant GATEWAY = 16; // a data gateway: records the deliveries of datasets designated to it
+    uint8 internal constant ALL = 31;
 }
 
 /// What every other system contract asks the Consortium: who is a member city, who is an

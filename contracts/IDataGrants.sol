@@ -10,6 +10,10 @@ interface IDataGrants {
     /// The agency that registered a dataset (zero if the dataset is unknown).
     function datasetOwner(bytes32 datasetId) external view returns (address);
 
+    /// The gateway agency the dataset's owner designated to serve it and record its deliveries
+    /// (zero if none).
+    function datasetGateway(bytes32 datasetId) external view returns (address);
+
     /// The dataset a grant covers (zero if the grant is unknown).
     function datasetOf(bytes32 grantId) external view returns (bytes32);
 

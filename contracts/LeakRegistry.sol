@@ -3,13 +3,15 @@ pragma solidity ^0.8.24;
 
 import {IConsortium, Roles} from "./IConsortium.sol";
 import {IDataGrants} from "./IDataGrants.sol";
+import {ILeakRegistry} from "./ILeakRegistry.sol";
 
 /// Leak accountability: fingerprint commitments registered when data is delivered under a grant,
 /// incidents (a leaked copy of a dataset, referenced by the hash of the evidence), findings that
 /// attribute an incident to a grant with a score and a method, and suspension of the implicated
 /// grants through DataGrants.
 ///
-/// Who may do what: the grant's grantor registers deliveries; AUDITOR agencies do everything
+/// Who may do what: the grant's grantor registers deliveries it makes itself, and AccessLog
+/// registers those the dataset's gateway records (AccessLog.recordDelivery); AUDITOR agencies do everything
 /// about incidents. Reporting is reserved to auditors because opening an incident starts an
 /// investigation that can suspend other cities' grants, and DataGrants does not tell this
 /// contract who owns a dataset; a dataset owner who finds a leak hands the evidence to an auditor.
@@ -18,7 +20,7 @@ import {IDataGrants} from "./IDataGrants.sol";
 /// Unattributed | Dismissed; Open may also go straight to any of the three closing states.
 /// Findings and suspensions are accepted while the incident is Open or Investigating.
 /// Incident ids are sequential from 1; DataGrants receives them as bytes32(incidentId).
-contract LeakRegistry {
+contract LeakRegistry is ILeakRegistry {
     enum IncidentStatus {
         None,
         Open,
@@ -34,6 +36,7 @@ contract LeakRegistry {
         uint64 deliveredRecords;
         uint64 registeredAt;
         address grantor;
+        address recordedBy; // the grantor, or the dataset's gateway that delivered the copy
     }
 
     struct Incident {
@@ -78,7 +81,8 @@ contract LeakRegistry {
         uint256 deliveryIndex,
         bytes32 commitment,
         bytes32 method,
-        uint64 deliveredRecords
+        uint64 deliveredRecords,
+        address recordedBy
     );
     event IncidentReported(
         uint256 indexed incidentId, bytes32 indexed datasetId, address indexed reporter, bytes32 evidenceHash
@@ -121,6 +125,7 @@ contract LeakRegistry {
     error NoGrants(uint256 incidentId);
     error GrantAlreadySuspended(uint256 incidentId, bytes32 grantId);
     error DataGrantsNotDeployed();
+    error NotAccessLog(address caller);
 
     constructor(IConsortium consortium_) {
         consortium = consortium_;
@@ -147,21 +152,24 @@ contract LeakRegistry {
         if (msg.sender != grantor || !consortium.hasRole(msg.sender, Roles.GRANTOR)) {
             revert NotGrantor(grantId, msg.sender);
         }
-        if (commitment == bytes32(0)) revert ZeroCommitment(grantId);
-        if (isRegisteredCommitment[grantId][commitment]) revert CommitmentAlreadyRegistered(grantId, commitment);
-        isRegisteredCommitment[grantId][commitment] = true;
-        Delivery[] storage deliveries = _deliveries[grantId];
-        deliveryIndex = deliveries.length;
-        deliveries.push(
-            Delivery({
-                commitment: commitment,
-                method: method,
-                deliveredRecords: deliveredRecords,
-                registeredAt: uint64(block.timestamp),
-                grantor: msg.sender
-            })
+        deliveryIndex = _registerDelivery(grantId, datasetId, grantor, msg.sender, commitment, method, deliveredRecords);
+    }
+
+    /// See ILeakRegistry: AccessLog.recordDelivery checked that `gateway` is the dataset's
+    /// designated gateway and counted the delivery against the grant.
+    function registerGatewayDelivery(
+        bytes32 grantId,
+        bytes32 commitment,
+        bytes32 method,
+        uint64 deliveredRecords,
+        address gateway
+    ) external returns (uint256 deliveryIndex) {
+        if (msg.sender != consortium.systemContract(bytes32("AccessLog"))) revert NotAccessLog(msg.sender);
+        IDataGrants grants = _dataGrants();
+        (address grantor,) = grants.partiesOf(grantId);
+        deliveryIndex = _registerDelivery(
+            grantId, grants.datasetOf(grantId), grantor, gateway, commitment, method, deliveredRecords
         );
-        emit DeliveryRegistered(grantId, datasetId, msg.sender, deliveryIndex, commitment, method, deliveredRecords);
     }
 
     // ---------------------------------------------------------------- incidents
@@ -277,6 +285,35 @@ contract LeakRegistry {
     }
 
     // ---------------------------------------------------------------- internals
+
+    function _registerDelivery(
+        bytes32 grantId,
+        bytes32 datasetId,
+        address grantor,
+        address recordedBy,
+        bytes32 commitment,
+        bytes32 method,
+        uint64 deliveredRecords
+    ) private returns (uint256 deliveryIndex) {
+        if (commitment == bytes32(0)) revert ZeroCommitment(grantId);
+        if (isRegisteredCommitment[grantId][commitment]) revert CommitmentAlreadyRegistered(grantId, commitment);
+        isRegisteredCommitment[grantId][commitment] = true;
+        Delivery[] storage deliveries = _deliveries[grantId];
+        deliveryIndex = deliveries.length;
+        deliveries.push(
+            Delivery({
+                commitment: commitment,
+                method: method,
+                deliveredRecords: deliveredRecords,
+                registeredAt: uint64(block.timestamp),
+                grantor: grantor,
+                recordedBy: recordedBy
+            })
+        );
+        emit DeliveryRegistered(
+            grantId, datasetId, grantor, deliveryIndex, commitment, method, deliveredRecords, recordedBy
+        );
+    }
 
     function _dataGrants() private view returns (IDataGrants grants) {
         grants = IDataGrants(consortium.systemContract(DATA_GRANTS));

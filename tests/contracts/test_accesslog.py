@@ -85,6 +85,7 @@ def test_grantee_records_accesses(scene: Scene) -> None:
             "grantId": grant_id,
             "accessor": scene.grantee.address,
             "datasetId": scene.dataset,
+            "recordedBy": scene.grantee.address,
             "queryHash": query,
             "recordCount": 40 + number,
             "accessNumber": number,

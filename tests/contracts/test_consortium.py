@@ -112,7 +112,7 @@ def test_agency_registration_refusals(consortium: TestConsortium) -> None:
         )
     with reverts_with("Consortium", "AuditorRoleNeedsVote"):
         con.registerAgency(fresh, "Daqing Audit", ROLE_AUDITOR).transact({"from": admin})
-    for bad_roles in (0, 16):
+    for bad_roles in (0, 32):
         with reverts_with("Consortium", "InvalidRoles"):
             con.registerAgency(fresh, "x", bad_roles).transact({"from": admin})
     with reverts_with("Consortium", "EmptyName"):

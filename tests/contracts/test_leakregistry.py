@@ -131,11 +131,14 @@ def test_leak_traced_to_a_grant(scene: Scene) -> None:
     )
     assert fn.suspendedGrantsOf(incident).call() == [scene.to_harbin, scene.to_qiqihar]
     assert fn.incidentsOfDataset(scene.dataset).call() == [incident]
-    ((commitment, method, records, _, grantor),) = fn.deliveriesOf(scene.to_qiqihar).call()
-    assert (commitment, method, records, grantor) == (
+    ((commitment, method, records, _, grantor, recorded_by),) = fn.deliveriesOf(
+        scene.to_qiqihar
+    ).call()
+    assert (commitment, method, records, grantor, recorded_by) == (
         keccak(scene.to_qiqihar + b"marks"),
         METHOD,
         1_200,
+        scene.grantor.address,
         scene.grantor.address,
     )
 
@@ -159,6 +162,7 @@ def test_register_delivery(scene: Scene) -> None:
         keccak(text="c1"),
         500,
     )
+    assert event.args.recordedBy == scene.grantor.address
     scene.send(fn.registerDelivery(scene.to_harbin, keccak(text="c2"), METHOD, 20), scene.grantor)
     assert [d[0] for d in fn.deliveriesOf(scene.to_harbin).call()] == [
         keccak(text="c1"),
