@@ -1,0 +1,105 @@
+"""The demo dataset "jiamusi/epidemic-travel-trace": synthetic visits of synthetic people to
+places in and around Jiamusi, shaped like an epidemic travel trace (one row a visit).
+
+Nothing in it is real: ids hash a made-up person number, names read "Synthetic Person 00042",
+phone numbers sit in a block no operator assigns (+86 100 ...), and places are drawn around
+made-up cell sites. The same seed and row count always give the same table.
+
+    table = generate(100_000)
+    write(table, Path("data"))  # data/epidemic-travel-trace.csv and .parquet
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from cityledger.sdk.schema import Column, ColumnKind, DatasetSchema
+
+DATASET = "jiamusi/epidemic-travel-trace"
+FILE_STEM = "epidemic-travel-trace"
+SEED = 20261101
+TIME_STEP = 300  # seconds: visits are logged to the five minutes
+COORDINATE_STEP = Decimal("0.0001")  # degrees, about 11 m
+
+SCHEMA = DatasetSchema(
+    columns=(
+        Column("id_hash", ColumnKind.IDENTIFIER, markable=True),
+        Column("name", ColumnKind.TEXT),
+        Column("phone", ColumnKind.IDENTIFIER),
+        Column("visit_time", ColumnKind.TIMESTAMP, Decimal(TIME_STEP), markable=True),
+        Column("latitude", ColumnKind.NUMERIC, COORDINATE_STEP, markable=True),
+        Column("longitude", ColumnKind.NUMERIC, COORDINATE_STEP, markable=True),
+        Column("cell_id", ColumnKind.CATEGORICAL),
+        Column("test_result", ColumnKind.CATEGORICAL),
+    ),
+    key=("id_hash", "visit_time"),
+)
+
+# Jiamusi's urban area and the counties around it (degrees).
+_LATITUDE = (46.60, 47.00)
+_LONGITUDE = (130.00, 130.70)
+_START = int(datetime(2026, 10, 18, tzinfo=UTC).timestamp())
+_DAYS = 14
+_CELLS = 600
+_RESULTS = ("negative", "positive", "pending")
+_RESULT_WEIGHTS = (0.90, 0.02, 0.08)
+
+
+def generate(rows: int = 100_000, seed: int = SEED) -> pa.Table:
+    """`rows` visits, ordered by time; (id_hash, visit_time) is unique."""
+    rng = np.random.default_rng(seed)
+    people = max(1, rows // 5)
+    person = np.sort(rng.integers(0, people, rows))
+    # A person's visits: a random first five-minute slot, then gaps of 1 to 39 slots, so one
+    # person never has two visits in one slot (a person's few visits span far less than the
+    # window; wrapping around it keeps them distinct).
+    slots_in_window = _DAYS * 86_400 // TIME_STEP
+    first = np.searchsorted(person, person, side="left")
+    elapsed = np.cumsum(rng.integers(1, 40, rows))
+    start = rng.integers(0, slots_in_window, people)
+    slot = (start[person] + elapsed - elapsed[first]) % slots_in_window
+    visit_time = _START + slot.astype(np.int64) * TIME_STEP
+
+    cell_latitude = rng.uniform(*_LATITUDE, _CELLS)
+    cell_longitude = rng.uniform(*_LONGITUDE, _CELLS)
+    cell = rng.integers(0, _CELLS, rows)
+    step = float(COORDINATE_STEP)
+    latitude = np.round((cell_latitude[cell] + rng.normal(0, 0.004, rows)) / step) * step
+    longitude = np.round((cell_longitude[cell] + rng.normal(0, 0.004, rows)) / step) * step
+    result = rng.choice(len(_RESULTS), size=people, p=_RESULT_WEIGHTS)[person]
+
+    ids = [
+        hashlib.sha256(f"synthetic-person-{seed}-{p}".encode()).hexdigest() for p in range(people)
+    ]
+    table = pa.table(
+        {
+            "id_hash": pa.array([ids[p] for p in person.tolist()]),
+            "name": pa.array([f"Synthetic Person {p:05d}" for p in person.tolist()]),
+            "phone": pa.array(
+                [f"+86 100 {p // 10_000:04d} {p % 10_000:04d}" for p in person.tolist()]
+            ),
+            "visit_time": pa.array(visit_time, pa.timestamp("s")),
+            "latitude": pa.array(np.round(latitude, 4)),
+            "longitude": pa.array(np.round(longitude, 4)),
+            "cell_id": pa.array([f"JMS-{c:04d}" for c in cell.tolist()]),
+            "test_result": pa.array([_RESULTS[r] for r in result.tolist()]),
+        }
+    )
+    return table.sort_by([("visit_time", "ascending"), ("id_hash", "ascending")])
+
+
+def write(table: pa.Table, directory: Path) -> tuple[Path, Path]:
+    """The table as CSV and as Parquet in `directory`; returns both paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_path, parquet_path = directory / f"{FILE_STEM}.csv", directory / f"{FILE_STEM}.parquet"
+    pa_csv.write_csv(table, csv_path)
+    pq.write_table(table, parquet_path)
+    return csv_path, parquet_path
