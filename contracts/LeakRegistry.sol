@@ -152,11 +152,14 @@ contract LeakRegistry is ILeakRegistry {
         if (msg.sender != grantor || !consortium.hasRole(msg.sender, Roles.GRANTOR)) {
             revert NotGrantor(grantId, msg.sender);
         }
+        if (isRegisteredCommitment[grantId][commitment]) revert CommitmentAlreadyRegistered(grantId, commitment);
         deliveryIndex = _registerDelivery(grantId, datasetId, grantor, msg.sender, commitment, method, deliveredRecords);
     }
 
     /// See ILeakRegistry: AccessLog.recordDelivery checked that `gateway` is the dataset's
-    /// designated gateway and counted the delivery against the grant.
+    /// designated gateway and counted the delivery against the grant. Marks depend on the grant
+    /// and the rows only, so the same request answered twice is the same copy with the same
+    /// commitment: each delivery is registered, a repeated commitment too.
     function registerGatewayDelivery(
         bytes32 grantId,
         bytes32 commitment,
@@ -296,7 +299,6 @@ contract LeakRegistry is ILeakRegistry {
         uint64 deliveredRecords
     ) private returns (uint256 deliveryIndex) {
         if (commitment == bytes32(0)) revert ZeroCommitment(grantId);
-        if (isRegisteredCommitment[grantId][commitment]) revert CommitmentAlreadyRegistered(grantId, commitment);
         isRegisteredCommitment[grantId][commitment] = true;
         Delivery[] storage deliveries = _deliveries[grantId];
         deliveryIndex = deliveries.length;
