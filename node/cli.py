@@ -18,6 +18,7 @@ from cityledger.node.config import (
     EngineSettings,
     NodeConfig,
     RoundTimeouts,
+    RpcLimits,
 )
 from cityledger.node.genesis import Genesis
 from cityledger.node.initialize import InitError, init_dev, init_from_file, write_dev_info
@@ -106,6 +107,14 @@ def start(
             help="Least seconds between blocks; 0: start one as soon as transactions wait.",
         ),
     ] = 0.05,
+    rpc_gas_cap: Annotated[
+        int,
+        typer.Option("--rpc-gascap", help="Most gas an eth_call or eth_estimateGas may use."),
+    ] = RpcLimits.call_gas_cap,
+    rpc_evm_timeout: Annotated[
+        float,
+        typer.Option("--rpc-evmtimeout", help="Seconds an eth_call may run before it is ended."),
+    ] = RpcLimits.call_timeout_seconds,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the node (initializing DIR first if --dev or --genesis is given and DIR is empty)."""
@@ -118,6 +127,7 @@ def start(
         directory,
         rpc_host=rpc_host,
         rpc_port=rpc_port,
+        rpc=RpcLimits(call_gas_cap=rpc_gas_cap, call_timeout_seconds=rpc_evm_timeout),
         consensus=EngineSettings(
             timeouts=RoundTimeouts(base=round_timeout, cap=max_round_timeout),
             heartbeat_seconds=heartbeat,

@@ -40,6 +40,7 @@ class PoolLimits:
     max_tx_bytes: int = 128 * 1024
     max_pool_size: int = 20_000
     max_per_sender: int = 2_000
+    max_per_city: int = 5_000
     max_nonce_gap: int = 256
 
 
@@ -47,6 +48,13 @@ class PoolLimits:
 class RpcLimits:
     max_body_bytes: int = 512 * 1024
     max_batch: int = 200
+    # A client's eth_call/eth_estimateGas: at most this much gas and wall time (geth's
+    # --rpc.gascap and --rpc.evmtimeout defaults), in this many worker threads, with at most
+    # `max_waiting_calls` more waiting before the node answers "busy".
+    call_gas_cap: int = 50_000_000
+    call_timeout_seconds: float = 5.0
+    call_workers: int = 2
+    max_waiting_calls: int = 32
     max_logs_block_range: int = 10_000  # for queries that name no address and no topic
     max_logs: int = 10_000
     max_fee_history_blocks: int = 1024

@@ -36,7 +36,7 @@ from cityledger.node.production.producer import BlockProducer
 from cityledger.node.rpc.cityledger_methods import CityledgerMethods, ConsensusStatus
 from cityledger.node.rpc.eth_methods import EthMethods
 from cityledger.node.rpc.methods import method_table
-from cityledger.node.rpc.server import create_app
+from cityledger.node.rpc.server import CallWorkers, create_app
 from cityledger.node.storage.leveldb import LevelDB
 from cityledger.node.storage.reader import ChainReader
 from cityledger.node.txpool import TxPool
@@ -167,9 +167,11 @@ class Node:
                 "validator": self.key.public_key.to_checksum_address(),
             },
         )
+        limits = self.config.rpc
+        call_workers = CallWorkers(limits.call_workers, limits.max_waiting_calls)
         servers = [
             self._server(
-                create_app(self.rpc_methods, self.config.rpc),
+                create_app(self.rpc_methods, limits, call_workers),
                 self.config.rpc_host,
                 self.config.rpc_port,
             )
@@ -211,6 +213,7 @@ class Node:
             self.sync.stop()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             await self.peer_handlers.drain()
+            call_workers.close()
             await self.client.close()
             head = self.reader.head()
             self.db.close()

@@ -1,9 +1,18 @@
-"""The transaction pool: admission checks, nonce ordering, and batches for the block producer.
+"""The transaction pool: admission, nonce ordering, and a fair share of each block per city.
 
-Every refusal is a `TxRejected` with a sentence an operator or integrator understands; the RPC
-layer turns it into a JSON-RPC error. Transactions whose nonce follows the sender's last known
-one are *ready* (kept in arrival order, which respects each sender's nonce order); those after
-a gap wait in *future* until the gap is filled.
+Admission applies `cityledger.node.admission`'s rules (the same ones that make a block valid)
+plus the pool's own limits. Transactions whose nonce follows the sender's last known one are
+*ready*; those after a gap wait in *future* until the gap is filled. Ready transactions queue
+per city (the sender's city in Consortium), in arrival order, which respects each sender's
+nonce order.
+
+Gas is free, so block space is shared by rule rather than by price: each block, every city
+with ready transactions earns an equal share of the block gas limit as credit, and cities are
+served by credit, highest first, each up to its credit; space nobody's credit covers goes to
+whoever has transactions left. Credit carries over while a city stays backlogged, so even a
+transaction of the whole block's gas gets its turn within as many blocks as there are cities.
+A city's agencies together hold at most `max_per_city` pending transactions: registering more
+agencies buys no larger share.
 """
 
 from __future__ import annotations
@@ -11,52 +20,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from eth.abc import SignedTransactionAPI
-from eth_typing import Address
-from eth_utils import to_checksum_address
 
+from cityledger.node.admission import (
+    Checksummed,
+    HeadState,
+    TxRejected,
+    check_against,
+    decode_transaction,
+)
 from cityledger.node.config import PoolLimits
-from cityledger.node.consensus.signing import SECP256K1_N
-from cityledger.node.execution.transactions import CityTransactionBuilder
-
-# Blob transactions carry data the node has no use for and no sidecar handling.
-_BLOB_TX_TYPE = 3
-
-
-class TxRejected(Exception):
-    """A transaction the pool will not accept; the message says why."""
-
-
-class HeadState(Protocol):
-    """What admission needs from the state at the current head."""
-
-    @property
-    def chain_id(self) -> int: ...
-
-    @property
-    def gas_limit(self) -> int: ...
-
-    def nonce(self, address: Address) -> int: ...
-
-    def balance(self, address: Address) -> int: ...
-
-    def is_permitted_sender(self, address: Address) -> bool: ...
-
-
-class _Checksummed:
-    """An address shown in EIP-55 form, computed only if it is shown."""
-
-    def __init__(self, address: bytes) -> None:
-        self._address = address
-
-    def __str__(self) -> str:
-        return to_checksum_address(self._address)
 
 
 @dataclass
 class _Sender:
+    city: bytes
     next_nonce: int  # the nonce after the last ready or in-flight transaction
     future: dict[int, SignedTransactionAPI]
     count: int = 0  # ready + in flight + future
@@ -81,10 +61,12 @@ class TxPool:
     def __init__(self, limits: PoolLimits) -> None:
         self.limits = limits
         self._lock = threading.RLock()
-        self._ready: dict[bytes, SignedTransactionAPI] = {}
+        self._ready: dict[bytes, dict[bytes, SignedTransactionAPI]] = {}  # city -> hash -> tx
         self._in_flight: dict[bytes, SignedTransactionAPI] = {}
         self._senders: dict[bytes, _Sender] = {}
         self._known: dict[bytes, SignedTransactionAPI] = {}
+        self._per_city: dict[bytes, int] = {}  # pending transactions of each city's senders
+        self._credit: dict[bytes, int] = {}  # gas each backlogged city may still claim
 
     @_locked
     def __len__(self) -> int:
@@ -93,7 +75,7 @@ class TxPool:
     @property
     def has_ready(self) -> bool:
         with self._lock:
-            return bool(self._ready)
+            return any(self._ready.values())
 
     @_locked
     def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
@@ -105,38 +87,17 @@ class TxPool:
         return head_nonce if sender is None else max(sender.next_nonce, head_nonce)
 
     def decode(self, raw: bytes) -> SignedTransactionAPI:
-        if len(raw) > self.limits.max_tx_bytes:
-            raise TxRejected(
-                f"transaction is {len(raw)} bytes; the limit is {self.limits.max_tx_bytes}"
-            )
-        if raw[:1] == bytes([_BLOB_TX_TYPE]):
-            raise TxRejected("blob transactions (type 3) are not accepted")
-        try:
-            tx: SignedTransactionAPI = CityTransactionBuilder.decode(raw)
-            tx.validate()
-            if tx.s > SECP256K1_N // 2:
-                raise ValueError("signature s value is not in the lower half (EIP-2)")
-            tx.sender  # noqa: B018 - recovers the signer; a bad signature fails here
-        except Exception as exc:  # rlp, signature and field validation all raise differently
-            raise TxRejected(
-                f"transaction cannot be decoded or its signature is invalid: {exc}"
-            ) from None
-        return tx
+        return decode_transaction(raw, self.limits)
 
     @_locked
     def add(self, tx: SignedTransactionAPI, head: HeadState) -> None:
         if tx.hash in self._known:
             raise TxRejected(f"transaction 0x{tx.hash.hex()} is already pending")
+        city = check_against(tx, head)
         sender_address = tx.sender
-        # Only error messages name the sender, and a checksum costs a keccak.
-        who = _Checksummed(sender_address)
-        self._check_static(tx, head)
-        if not head.is_permitted_sender(sender_address):
-            raise TxRejected(
-                f"sender {who} is not a registered agency or city admin of this consortium"
-            )
+        who = Checksummed(sender_address)
         head_nonce = head.nonce(sender_address)
-        sender = self._senders.get(sender_address) or _Sender(head_nonce, {})
+        sender = self._senders.get(sender_address) or _Sender(city, head_nonce, {})
         sender.next_nonce = max(sender.next_nonce, head_nonce)
         if tx.nonce < head_nonce:
             raise TxRejected(
@@ -158,6 +119,11 @@ class TxPool:
                 f"{who} already has {sender.count} pending transactions "
                 f"(limit {self.limits.max_per_sender})"
             )
+        if self._per_city.get(sender.city, 0) >= self.limits.max_per_city:
+            raise TxRejected(
+                f"the agencies of {who}'s city already have {self.limits.max_per_city} "
+                "pending transactions; retry once some are final"
+            )
         if len(self._known) >= self.limits.max_pool_size:
             raise TxRejected("the transaction pool is full; retry shortly")
         cost = tx.value + tx.gas * tx.max_fee_per_gas
@@ -169,48 +135,63 @@ class TxPool:
         self._senders[sender_address] = sender
         self._known[tx.hash] = tx
         sender.count += 1
+        self._per_city[sender.city] = self._per_city.get(sender.city, 0) + 1
         sender.future[tx.nonce] = tx
+        queue = self._ready.setdefault(sender.city, {})
         while sender.next_nonce in sender.future:
             promoted = sender.future.pop(sender.next_nonce)
-            self._ready[promoted.hash] = promoted
+            queue[promoted.hash] = promoted
             sender.next_nonce += 1
-
-    def _check_static(self, tx: SignedTransactionAPI, head: HeadState) -> None:
-        chain_id = tx.chain_id
-        if chain_id is None:
-            raise TxRejected(
-                f"transaction is not replay-protected (no chain id); sign it with chainId "
-                f"{head.chain_id}"
-            )
-        if chain_id != head.chain_id:
-            raise TxRejected(
-                f"transaction is for chain id {chain_id}; this chain's id is {head.chain_id}"
-            )
-        if tx.gas > head.gas_limit:
-            raise TxRejected(
-                f"transaction gas {tx.gas} exceeds the block gas limit {head.gas_limit}"
-            )
-        intrinsic = tx.intrinsic_gas
-        if tx.gas < intrinsic:
-            raise TxRejected(f"transaction gas {tx.gas} is below its intrinsic cost {intrinsic}")
 
     @_locked
     def take_batch(
         self, gas_limit: int, max_count: int | None = None
     ) -> list[SignedTransactionAPI]:
-        """Ready transactions, oldest first, whose gas limits fit in one block; at most
-        `max_count` of them if given."""
+        """Ready transactions for one block of `gas_limit` (at most `max_count` of them if
+        given), shared between cities as the module describes; each city's in its order."""
+        backlogged = [city for city, queue in self._ready.items() if queue]
+        for city in list(self._credit):
+            if city not in backlogged:
+                del self._credit[city]
+        if not backlogged:
+            return []
+        share = gas_limit // len(backlogged)
+        for city in backlogged:
+            head = next(iter(self._ready[city].values()))
+            ceiling = max(gas_limit, head.gas)
+            self._credit[city] = min(self._credit.get(city, 0) + share, ceiling)
+        # Highest credit first; among equals, in queue order, which rotates by one each block.
+        order = sorted(backlogged, key=lambda city: -self._credit[city])
         batch: list[SignedTransactionAPI] = []
         gas = 0
-        for tx in self._ready.values():
-            if gas + tx.gas > gas_limit or len(batch) == max_count:
-                break
-            gas += tx.gas
-            batch.append(tx)
-        for tx in batch:
-            del self._ready[tx.hash]
-            self._in_flight[tx.hash] = tx
+
+        def room(tx: SignedTransactionAPI) -> bool:
+            return gas + tx.gas <= gas_limit and len(batch) != max_count
+
+        for city in order:
+            for tx in list(self._ready[city].values()):
+                if tx.gas > self._credit[city] or not room(tx):
+                    break
+                self._credit[city] -= tx.gas
+                gas += tx.gas
+                batch.append(self._take(city, tx))
+        # Space no credit claimed: one transaction per city per turn, while any fits.
+        served = True
+        while served:
+            served = False
+            for city in order:
+                queue = self._ready[city]
+                if queue and room(head := next(iter(queue.values()))):
+                    gas += head.gas
+                    batch.append(self._take(city, head))
+                    served = True
+        self._ready[order[0]] = self._ready.pop(order[0])  # first among equals next time: another
         return batch
+
+    def _take(self, city: bytes, tx: SignedTransactionAPI) -> SignedTransactionAPI:
+        del self._ready[city][tx.hash]
+        self._in_flight[tx.hash] = tx
+        return tx
 
     @_locked
     def settle(
@@ -229,22 +210,28 @@ class TxPool:
 
     @_locked
     def return_batch(self, batch: list[SignedTransactionAPI]) -> None:
-        """A batch whose block was not finalized goes back to the front of the queue."""
-        rest = self._ready
-        self._ready = {tx.hash: tx for tx in batch if tx.hash in self._in_flight}
-        self._ready.update(rest)
+        """A batch whose block was not finalized goes back to the front of its cities' queues."""
+        returned: dict[bytes, dict[bytes, SignedTransactionAPI]] = {}
         for tx in batch:
-            self._in_flight.pop(tx.hash, None)
+            if self._in_flight.pop(tx.hash, None) is not None:
+                city = self._senders[tx.sender].city
+                returned.setdefault(city, {})[tx.hash] = tx
+        for city, front in returned.items():
+            front.update(self._ready.get(city, {}))
+            self._ready[city] = front
 
     def _forget(self, tx: SignedTransactionAPI) -> None:
         if self._known.pop(tx.hash, None) is None:
             return
-        self._ready.pop(tx.hash, None)
         self._in_flight.pop(tx.hash, None)
         sender = self._senders.get(tx.sender)
         if sender is None:
             return
+        self._ready.get(sender.city, {}).pop(tx.hash, None)
         sender.future.pop(tx.nonce, None)
         sender.count -= 1
+        self._per_city[sender.city] -= 1
+        if not self._per_city[sender.city]:
+            del self._per_city[sender.city]
         if sender.count == 0:
             del self._senders[tx.sender]

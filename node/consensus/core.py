@@ -9,7 +9,9 @@ lock: no explicit lock variable is needed). Deviations, each for a reason:
 - A quorum of COMMITs for one block in any round of the current height decides, so a late
   node still decides from commits it receives after moving to a later round.
 - Messages for rounds ahead are kept, not dropped (a PREPARE may arrive before its PROPOSAL);
-  messages for heights ahead are buffered up to a bound and replayed when the height starts.
+  messages for heights ahead are buffered and replayed when the height starts. Both are
+  bounded per sender, and a message for a later height is buffered only once its signature
+  and sender check out, so one validator can fill only its own share, never evict others'.
 - The round timer doubles per round up to a cap (Besu's uncapped doubling stalls networks
   for hours after an outage: besu#7642, besu#8307). Capped timers lose the paper's argument
   that rounds eventually overlap long enough, so rounds are kept together instead: a
@@ -41,7 +43,12 @@ from cityledger.node.consensus.messages import (
 from cityledger.node.consensus.signing import Address, MessageSigner, recover_signer
 
 FUTURE_HEIGHTS_BUFFERED = 4
-FUTURE_MESSAGES_PER_HEIGHT = 2048
+# What one sender may have buffered for later heights, over all of them: an honest validator
+# sends at most a proposal, a prepare, a commit and a round change or two per height.
+FUTURE_MESSAGES_PER_SENDER = 32
+FUTURE_BYTES_PER_SENDER = 16 * 1024 * 1024
+# Messages one sender may have recorded for rounds after this validator's current one.
+AHEAD_MESSAGES_PER_SENDER = 32
 
 
 # ---------------------------------------------------------------- outputs
@@ -155,7 +162,9 @@ class QbftCore:
         self._validate_block = validate_block
         self._timeouts = timeouts or RoundTimeouts()
         self._instance: _Instance | None = None
-        self._future: dict[int, list[SignedMessage]] = defaultdict(list)
+        self._future: dict[int, dict[tuple[MessageKind, int, Address], SignedMessage]] = (
+            defaultdict(dict)
+        )
         self._outputs: list[Output] = []
         self._dirty = False
 
@@ -201,7 +210,7 @@ class QbftCore:
             raise ValueError("a height needs at least one validator")
         instance = _Instance(height=height, validators=tuple(validators))
         self._instance = instance
-        buffered = self._future.pop(height, [])
+        buffered = list(self._future.pop(height, {}).values())
         for stale in [h for h in self._future if h < height]:
             del self._future[stale]
         if resume is not None and resume.height == height:
@@ -268,15 +277,35 @@ class QbftCore:
     # ------------------------------------------------------------ acceptance
 
     def _buffer_future(self, message: SignedMessage) -> None:
-        current = self._instance.height if self._instance else None
-        if current is not None and message.height > current + FUTURE_HEIGHTS_BUFFERED:
+        """Keeps a message for a later height, if its sender is a validator now (the set rarely
+        changes between heights; a new validator's early messages are re-sent or synced) and
+        its signature holds, within the sender's bounds."""
+        instance = self._instance
+        if instance is None or message.height > instance.height + FUTURE_HEIGHTS_BUFFERED:
             return
-        backlog = self._future[message.height]
-        if len(backlog) < FUTURE_MESSAGES_PER_HEIGHT:
-            backlog.append(message)
+        sender = message.sender
+        if sender not in instance.validators:
+            return
+        key = (message.kind, message.round, sender)
+        if any(key in backlog for backlog in self._future.values()):
+            return  # one message per step is all an honest sender has
+        mine = [
+            m for backlog in self._future.values() for m in backlog.values() if m.sender == sender
+        ]
+        if len(mine) >= FUTURE_MESSAGES_PER_SENDER:
+            return
+        if sum(map(_size, mine)) + _size(message) > FUTURE_BYTES_PER_SENDER:
+            return
+        if not signature_is_valid(message, self._chain_id):
+            return
+        self._future[message.height][key] = message
 
     def _accept(self, instance: _Instance, message: SignedMessage) -> bool:
         """Records a valid message; reports equivocation. True if something new was recorded."""
+        if message.round > instance.round and (
+            self._ahead_count(instance, message.sender) >= AHEAD_MESSAGES_PER_SENDER
+        ):
+            return False  # the sender's share of later rounds is full; it re-sends later
         if not self._is_valid(instance, message):
             return False
         key = (message.kind, message.round, message.sender)
@@ -326,6 +355,11 @@ class QbftCore:
                 and recover_signer(m.digest, m.commit_seal) == m.sender
             )
         return self._is_valid_round_change(instance, m)
+
+    def _ahead_count(self, instance: _Instance, sender: Address) -> int:
+        return sum(
+            1 for (_, r, s), _m in instance.received.items() if s == sender and r > instance.round
+        )
 
     def _is_valid_round_change(self, instance: _Instance, m: SignedMessage) -> bool:
         if m.kind != MessageKind.ROUND_CHANGE or m.round < 1 or m.commit_seal:
@@ -592,6 +626,11 @@ class QbftCore:
             assert state is not None
             outputs.insert(0, Persist(state))
         return outputs
+
+
+def _size(m: SignedMessage) -> int:
+    """Roughly what a buffered message holds in memory: its block, and a few hundred bytes."""
+    return 256 + (len(m.block.payload) if m.block else 0) + sum(map(_size, m.justification))
 
 
 def _plain_vote(m: SignedMessage) -> bool:

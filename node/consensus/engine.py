@@ -37,6 +37,10 @@ from cityledger.node.consensus.signing import Address, MessageSigner
 
 log = logging.getLogger("cityledger.node.consensus")
 
+# Consensus messages one peer may have waiting in the engine's inbox; beyond it the peer is told
+# to slow down (an honest one re-sends what matters: round changes on every timeout).
+MAX_QUEUED_PER_PEER = 256
+
 
 class ConsensusApplication(Protocol):
     """What consensus needs from the application it orders blocks for (as ABCI has it); the node
@@ -76,6 +80,7 @@ class ConsensusTransport(Protocol):
 @dataclass(frozen=True)
 class _Message:
     message: SignedMessage
+    peer: Address  # who handed it over (the envelope's signer); not always its signer
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,11 @@ class ConsensusEngine:
         self._settings = settings
         self._on_behind = on_behind
         self._core = QbftCore(signer, chain_id, application.validate_block, settings.timeouts)
+        # Unbounded as a queue, bounded by what goes in: a share per peer for messages, at most
+        # one wake pending, one timer and the syncs that sync awaits one at a time.
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
+        self._queued: dict[Address, int] = {}
+        self._wake_pending = False
         self._timer: asyncio.TimerHandle | None = None
         self._wake_timer: asyncio.TimerHandle | None = None
         self._started_height: int | None = None
@@ -125,8 +134,15 @@ class ConsensusEngine:
 
     # ------------------------------------------------------------ inputs (any task)
 
-    def submit(self, message: SignedMessage) -> None:
-        self._inbox.put_nowait(_Message(message))
+    def submit(self, message: SignedMessage, peer: Address) -> bool:
+        """Queues a message `peer` sent; False (and nothing queued) if that peer's share of
+        the inbox is full."""
+        queued = self._queued.get(peer, 0)
+        if queued >= MAX_QUEUED_PER_PEER:
+            return False
+        self._queued[peer] = queued + 1
+        self._inbox.put_nowait(_Message(message, peer))
+        return True
 
     async def apply_synced(self, block: CandidateBlock, certificate: FinalityCertificate) -> bool:
         """Commits a final block fetched from a peer, whose certificate the caller verified.
@@ -139,7 +155,9 @@ class ConsensusEngine:
         return await applied
 
     def wake(self) -> None:
-        self._inbox.put_nowait(_Wake())
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._inbox.put_nowait(_Wake())
 
     def stop(self) -> None:
         self._stopped = True
@@ -163,6 +181,12 @@ class ConsensusEngine:
                 item = await self._inbox.get()
                 if self._stopped:  # set by stop() while this task waited
                     break
+                if isinstance(item, _Message):
+                    self._queued[item.peer] -= 1
+                    if not self._queued[item.peer]:
+                        del self._queued[item.peer]
+                elif isinstance(item, _Wake):
+                    self._wake_pending = False
                 await self._handle(item)
         finally:
             heartbeat.cancel()

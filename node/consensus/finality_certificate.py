@@ -18,6 +18,7 @@ from typing import Any
 import rlp
 
 from cityledger.node.consensus.signing import Address, recover_signer
+from cityledger.node.decoding import check_rlp_depth
 
 
 def quorum_size(validator_count: int) -> int:
@@ -84,6 +85,7 @@ class FinalityCertificate:
     @staticmethod
     def decode(raw: bytes) -> FinalityCertificate:
         try:
+            check_rlp_depth(raw, max_depth=3)  # pyrlp recurses
             height, block_hash, round_, seals = rlp.decode(raw)
             pairs = tuple((bytes(a), bytes(s)) for a, s in seals)
             if len(block_hash) != 32 or any(len(a) != 20 or len(s) != 65 for a, s in pairs):

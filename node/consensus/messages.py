@@ -15,9 +15,15 @@ import rlp
 from eth_utils import keccak
 
 from cityledger.node.consensus.signing import Address, MessageSigner, recover_signer
+from cityledger.node.execution.raw_rlp import decode_items
 
 DOMAIN = b"cityledger/qbft/v1"
 NO_ROUND = -1
+# Bounds of the integer fields: block numbers are 8 bytes in storage keys and rounds 4 in the
+# evidence keys. A round beyond 2**31 would take capped timeouts centuries to reach honestly;
+# a message that claims one is refused when decoded, before anything stores it.
+MAX_HEIGHT = 2**63 - 1
+MAX_ROUND = 2**31 - 1
 
 
 class MessageKind(IntEnum):
@@ -82,7 +88,7 @@ class SignedMessage:
     @staticmethod
     def decode(data: bytes) -> SignedMessage:
         try:
-            return _from_rlp(rlp.decode(data), depth=0)
+            return _from_rlp(decode_items(data), depth=0)
         except (rlp.DecodingError, ValueError, TypeError, IndexError) as exc:
             raise MalformedMessage(f"not a consensus message: {exc}") from None
 
@@ -150,15 +156,19 @@ def _to_rlp(m: SignedMessage) -> list[object]:
     ]
 
 
-def _int(item: object) -> int:
-    if not isinstance(item, bytes):
-        raise ValueError("expected an integer")
-    return int.from_bytes(item, "big")
+def _int(item: object, name: str, most: int) -> int:
+    if not isinstance(item, bytes) or item[:1] == b"\0":
+        raise ValueError(f"{name} is not an integer in canonical form")
+    value = int.from_bytes(item, "big")
+    if value > most:
+        raise ValueError(f"{name} {value} is beyond {most}")
+    return value
 
 
-def _bytes(item: object, *, length: int | None = None) -> bytes:
-    if not isinstance(item, bytes) or (length is not None and len(item) != length):
-        raise ValueError("expected bytes" + (f" of length {length}" if length else ""))
+def _bytes(item: object, *lengths: int) -> bytes:
+    """A byte string of one of `lengths` (of any length without)."""
+    if not isinstance(item, bytes) or (lengths and len(item) not in lengths):
+        raise ValueError("expected bytes" + (f" of length {lengths}" if lengths else ""))
     return item
 
 
@@ -166,27 +176,23 @@ def _from_rlp(item: object, depth: int) -> SignedMessage:
     # A proposal embeds round changes, which embed prepares: never deeper than two levels.
     if depth > 2 or not isinstance(item, list) or len(item) != 10:
         raise ValueError("wrong message shape")
-    kind = MessageKind(_int(item[0]))
+    kind = MessageKind(_int(item[0], "kind", max(MessageKind)))
     block_item = item[8]
     if not isinstance(block_item, list) or len(block_item) not in (0, 2):
         raise ValueError("wrong block shape")
-    block = (
-        CandidateBlock(_bytes(block_item[0], length=32), _bytes(block_item[1]))
-        if block_item
-        else None
-    )
+    block = CandidateBlock(_bytes(block_item[0], 32), _bytes(block_item[1])) if block_item else None
     justification = item[9]
     if not isinstance(justification, list):
         raise ValueError("wrong justification shape")
     return SignedMessage(
         kind=kind,
-        height=_int(item[1]),
-        round=_int(item[2]),
-        digest=_bytes(item[3]),
-        sender=_bytes(item[4], length=20),
-        signature=_bytes(item[5], length=65),
-        prepared_round=_int(item[6]) - 1,
-        commit_seal=_bytes(item[7]),
+        height=_int(item[1], "height", MAX_HEIGHT),
+        round=_int(item[2], "round", MAX_ROUND),
+        digest=_bytes(item[3], 0, 32),
+        sender=_bytes(item[4], 20),
+        signature=_bytes(item[5], 65),
+        prepared_round=_int(item[6], "prepared round", MAX_ROUND + 1) - 1,
+        commit_seal=_bytes(item[7], 0, 65),
         block=block,
         justification=tuple(_from_rlp(j, depth + 1) for j in justification),
     )

@@ -1,9 +1,18 @@
-"""Messages executed against a state and rolled back: eth_call, and contract views read inside
-the node (permissioning, genesis checks)."""
+"""Messages executed against a state and rolled back: eth_call and eth_estimateGas for clients,
+and contract views read inside the node (permissioning, genesis checks).
+
+A client's call is someone else's code run on this node's CPU: it runs with a gas cap and a
+wall-clock deadline (geth's --rpc.gascap and --rpc.evmtimeout), checked at every gas charge, so
+an endless loop ends with `CallTimeout` rather than occupying a worker for minutes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 from eth.abc import (
@@ -12,6 +21,7 @@ from eth.abc import (
     StateAPI,
     UnsignedTransactionAPI,
 )
+from eth.vm.gas_meter import GasMeter
 from eth.vm.spoof import SpoofTransaction
 from eth_abi import decode, encode
 from eth_typing import ABI, ABIFunction, Address
@@ -19,9 +29,55 @@ from eth_utils import (
     function_abi_to_4byte_selector,
 )
 
-from cityledger.node.execution.vm import CityVM
+from cityledger.node.execution.vm import CityComputation, CityState, CityVM
 
 CALL_SENDER = Address(b"\0" * 20)
+
+
+class CallTimeout(Exception):
+    """A client's call ran past its deadline. Not a VMError: py-evm must not turn it into a
+    failed computation, it has to unwind the whole call."""
+
+
+class _Deadline(threading.local):
+    # Per thread: calls run in several RPC workers at once, block execution in another thread.
+    at = math.inf
+
+
+_deadline = _Deadline()
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Calls on `CallVM` states in this thread raise CallTimeout after `seconds`."""
+    _deadline.at = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _deadline.at = math.inf
+
+
+class _DeadlineGasMeter(GasMeter):
+    def consume_gas(self, amount: int, reason: str) -> None:
+        # Every opcode charges gas; a clock read costs a few percent of the cheapest one.
+        if time.monotonic() > _deadline.at:
+            raise CallTimeout("the call ran past its time limit")
+        super().consume_gas(amount, reason)
+
+
+class _CallComputation(CityComputation):
+    def _configure_gas_meter(self) -> GasMeter:
+        return _DeadlineGasMeter(self.msg.gas)
+
+
+class _CallState(CityState):
+    computation_class = _CallComputation
+
+
+class CallVM(CityVM):
+    """CityVM whose state runs clients' calls under the thread's deadline."""
+
+    _state_class = _CallState
 
 
 def run_call(
@@ -53,6 +109,41 @@ def run_call(
     finally:
         state.revert(snapshot)
     return computation
+
+
+def estimate_gas(
+    state: StateAPI, *, to: bytes, data: bytes, sender: Address, value: int, gas_cap: int
+) -> int:
+    """The least gas (to within 1) with which the message runs without error, searched between
+    the intrinsic cost and `gas_cap`; raises `GasEstimateFailed` if it fails even at the cap."""
+
+    def fails(gas: int) -> bool:
+        return run_call(state, to=to, data=data, gas=gas, sender=sender, value=value).is_error
+
+    at_cap = run_call(state, to=to, data=data, gas=gas_cap, sender=sender, value=value)
+    if at_cap.is_error:
+        raise GasEstimateFailed(at_cap)
+    low = CityVM.create_unsigned_transaction(
+        nonce=0, gas_price=0, gas=gas_cap, to=Address(to), value=value, data=data
+    ).intrinsic_gas
+    if not fails(low):
+        return low
+    high = gas_cap
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fails(middle):
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+class GasEstimateFailed(Exception):
+    """The message fails even with all the gas a call may have: `computation` says how."""
+
+    def __init__(self, computation: ComputationAPI) -> None:
+        super().__init__(repr(computation.error))
+        self.computation = computation
 
 
 def spoofed(unsigned: UnsignedTransactionAPI, sender: Address) -> SignedTransactionAPI:

@@ -8,12 +8,17 @@ from typing import Any
 import rlp
 import rusty_rlp
 
+from cityledger.node.decoding import MAX_RLP_DEPTH, check_rlp_depth
 
-def decode_items(encoded: bytes) -> Any:
-    """The canonical (strict) decoding; malformed input raises pyrlp's `DecodingError`."""
+
+def decode_items(encoded: bytes, max_depth: int = MAX_RLP_DEPTH) -> Any:
+    """The canonical (strict) decoding of lists nested at most `max_depth` deep; anything
+    else raises pyrlp's `DecodingError`. rusty-rlp recurses in Rust: the depth is bounded
+    before it runs (see `cityledger.node.decoding`)."""
     try:
+        check_rlp_depth(encoded, max_depth)
         return rusty_rlp.decode_raw(encoded, True, False)[0]
-    except rusty_rlp.DecodingError as exc:
+    except (ValueError, rusty_rlp.DecodingError) as exc:
         raise rlp.DecodingError(f"not RLP: {exc}", encoded) from None
 
 

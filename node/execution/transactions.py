@@ -22,7 +22,11 @@ from eth_typing import Address, Hash32
 from eth_utils import ValidationError, int_to_big_endian, keccak
 
 from cityledger.node.consensus.signing import SECP256K1_N, address_of
+from cityledger.node.decoding import check_rlp_depth
 from cityledger.node.execution.raw_rlp import decode_items, encode_items
+
+# A typed transaction's storage keys sit four lists down: payload, access list, entry, keys.
+TRANSACTION_RLP_DEPTH = 4
 
 
 class _VerifiedOnce(SignedTransactionAPI):
@@ -113,6 +117,14 @@ class CityTransactionBuilder(CancunTransactionBuilder):
     @classmethod
     def decode(cls, encoded: bytes) -> SignedTransactionAPI:
         encoded = bytes(encoded)
+        # py-evm's sedes and rusty-rlp decode recursively: bound the nesting first. Malformed
+        # RLP is refused as pyrlp refuses it.
+        try:
+            check_rlp_depth(
+                encoded[1:] if encoded[:1] < b"\x80" else encoded, TRANSACTION_RLP_DEPTH
+            )
+        except ValueError as exc:
+            raise rlp.DecodingError(f"not RLP: {exc}", encoded) from None
         inner = _plain_dynamic_fee_payload(encoded)
         transaction = (
             super().decode(encoded)

@@ -7,11 +7,13 @@ import asyncio
 
 import rlp
 
+from cityledger.node.admission import TxRejected
 from cityledger.node.consensus.core import proposer_of
-from cityledger.node.consensus.engine import ConsensusEngine
+from cityledger.node.consensus.engine import MAX_QUEUED_PER_PEER, ConsensusEngine
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import MalformedMessage, SignedMessage
 from cityledger.node.consensus.signing import Address
+from cityledger.node.execution.raw_rlp import decode_items
 from cityledger.node.http_endpoint import PostEndpoint
 from cityledger.node.p2p.sync import encode_final_block
 from cityledger.node.p2p.transport import (
@@ -20,6 +22,7 @@ from cityledger.node.p2p.transport import (
     TOPIC_HEAD,
     TOPIC_PREVIEW,
     TOPIC_TRANSACTIONS,
+    Busy,
     Envelope,
     P2PClient,
     create_p2p_app,
@@ -30,7 +33,7 @@ from cityledger.node.production.validator_set import ValidatorSetUnavailable, va
 from cityledger.node.storage.leveldb import LevelDB
 from cityledger.node.storage.reader import ChainReader
 from cityledger.node.storage.schema import certificate_key
-from cityledger.node.txpool import TxPool, TxRejected
+from cityledger.node.txpool import TxPool
 
 # Transactions from RPC go to peers in small batches rather than one request each.
 GOSSIP_DELAY_SECONDS = 0.05
@@ -128,20 +131,29 @@ class PeerHandlers:
 
     async def _receive_consensus(self, envelope: Envelope) -> bytes:
         try:
-            self._engine.submit(SignedMessage.decode(envelope.payload))
+            message = SignedMessage.decode(envelope.payload)
         except MalformedMessage as exc:
             raise ValueError(str(exc)) from None
+        if not self._engine.submit(message, envelope.sender):
+            raise Busy(
+                f"{MAX_QUEUED_PER_PEER} consensus messages from 0x{envelope.sender.hex()} "
+                "already wait here; send fewer"
+            )
         return b""
 
     async def _receive_transactions(self, envelope: Envelope) -> bytes:
         try:
-            raws = rlp.decode(envelope.payload)
+            raws = decode_items(envelope.payload, max_depth=1)
         except rlp.DecodingError as exc:
             raise ValueError(f"not a transaction batch: {exc}") from None
+        if not isinstance(raws, list) or not all(isinstance(raw, bytes) for raw in raws):
+            raise ValueError("a transaction batch is a list of encoded transactions")
+        if len(raws) > GOSSIP_MAX_BATCH:
+            raise ValueError(f"a batch holds at most {GOSSIP_MAX_BATCH} transactions")
         head = self._reader.head_state()
         for raw in raws:
             try:
-                self._pool.add(self._pool.decode(bytes(raw)), head)
+                self._pool.add(self._pool.decode(raw), head)
             except TxRejected:
                 continue  # already known, or no longer valid here: the sender's node said why
         self._engine.wake()
@@ -168,7 +180,13 @@ class PeerHandlers:
         return encoded
 
     async def _serve_block(self, envelope: Envelope) -> bytes:
-        number = int.from_bytes(rlp.decode(envelope.payload), "big")
+        try:
+            item = decode_items(envelope.payload, max_depth=0)
+        except rlp.DecodingError as exc:
+            raise ValueError(f"not a block request: {exc}") from None
+        if not isinstance(item, bytes) or len(item) > 8:
+            raise ValueError("a block request is one block number")
+        number = int.from_bytes(item, "big")
         block = self._reader.block_by_number(number)
         if block is None or number == 0:
             raise ValueError(f"block {number} is not final here")

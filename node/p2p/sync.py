@@ -17,6 +17,7 @@ from cityledger.node.config import Peer
 from cityledger.node.consensus.engine import ConsensusApplication, ConsensusEngine
 from cityledger.node.consensus.finality_certificate import FinalityCertificate, InvalidCertificate
 from cityledger.node.consensus.messages import CandidateBlock
+from cityledger.node.execution.raw_rlp import decode_items
 from cityledger.node.p2p.transport import TOPIC_BLOCK, TOPIC_HEAD, EnvelopeError, P2PClient
 
 log = logging.getLogger("cityledger.node.p2p.sync")
@@ -29,11 +30,14 @@ def encode_final_block(block: CandidateBlock, certificate: FinalityCertificate) 
 
 def decode_final_block(raw: bytes) -> tuple[CandidateBlock, FinalityCertificate]:
     try:
-        block_hash, payload, certificate = rlp.decode(raw)
-    except (rlp.DecodingError, ValueError) as exc:
+        items = decode_items(raw, max_depth=1)
+    except rlp.DecodingError as exc:
         raise InvalidCertificate(f"not a final block: {exc}") from None
-    if not isinstance(block_hash, bytes) or not isinstance(payload, bytes):
+    if not isinstance(items, list) or len(items) != 3:
+        raise InvalidCertificate("not a final block: [hash, block, certificate]")
+    if not all(isinstance(item, bytes) for item in items):
         raise InvalidCertificate("not a final block: nested lists where bytes belong")
+    block_hash, payload, certificate = items
     return CandidateBlock(block_hash, payload), FinalityCertificate.decode(certificate)
 
 
@@ -110,10 +114,10 @@ class BlockSync:
     async def _peer_head(self, peer: Peer) -> int:
         raw = await self._client.request(peer, TOPIC_HEAD, b"")
         try:
-            head = rlp.decode(raw)
+            head = decode_items(raw, max_depth=0)
         except rlp.DecodingError:
             head = None
-        if not isinstance(head, bytes):
+        if not isinstance(head, bytes) or len(head) > 8:
             raise EnvelopeError(f"{peer.url} answered the head request with {raw[:40]!r}")
         return int.from_bytes(head, "big")
 

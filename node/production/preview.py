@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import rlp
 
+from cityledger.node.execution.raw_rlp import decode_items
+
 HASH_BYTES = 32
 ADDRESS_BYTES = 20
 
@@ -40,7 +42,7 @@ class BlockPreview:
     def decode(cls, raw: bytes) -> BlockPreview:
         """Raises ValueError, naming what is wrong, for anything but a well-formed preview."""
         try:
-            items = rlp.decode(raw)
+            items = decode_items(raw, max_depth=2)
         except rlp.DecodingError as exc:
             raise ValueError(f"a block preview is not RLP: {exc}") from None
         if not isinstance(items, list) or len(items) != 5:

@@ -14,6 +14,7 @@ from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth.vm.forks.cancun.blocks import CancunBlockHeader
 from eth_utils import ValidationError, keccak
 
+from cityledger.node.admission import TxRejected, check_block_transaction
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
 from cityledger.node.consensus.signing import Address
@@ -33,6 +34,9 @@ log = logging.getLogger("cityledger.node.production")
 
 # A proposer's clock may run a little ahead of ours; further than this is refused.
 MAX_FUTURE_SECONDS = 15
+# [header, [transactions], [], []], a legacy transaction a list within: typed ones are opaque
+# byte strings here, bounded again when they are decoded.
+BLOCK_RLP_DEPTH = 3
 
 
 def encode_block(block: BlockAPI) -> CandidateBlock:
@@ -44,7 +48,7 @@ def decode_block(
 ) -> BlockAPI:
     """A proposed block, its transactions taken as the objects `known` has for their hashes
     (the pool's: their signatures are already checked) and decoded only where it has none."""
-    items = decode_items(candidate.payload)
+    items = decode_items(candidate.payload, max_depth=BLOCK_RLP_DEPTH)
     block_class = CityVM.get_block_class()
     if not isinstance(items, list) or len(items) != 4 or items[2] or items[3]:
         raise ValueError("a block is [header, transactions, [], []]: no uncles, no withdrawals")
@@ -184,6 +188,9 @@ class BlockProducer:
             self._require_next(height)
             block = decode_block(candidate, self._pool.get)
             self._check_header(block, candidate, height)
+            parent = self._reader.head_state()
+            for tx in block.transactions:
+                check_block_transaction(tx, parent, self._pool.limits)
             if self._speculated != block.hash:
                 self._abandon_staged()
                 started = time.monotonic()
@@ -192,7 +199,7 @@ class BlockProducer:
             # else: the preview's transactions, executed on this parent with this coinbase and
             # timestamp, gave this very header (state root, receipts and all).
             self._speculated = None
-        except (rlp.RLPException, ValidationError, ValueError, LookupError) as exc:
+        except (rlp.RLPException, ValidationError, ValueError, LookupError, TxRejected) as exc:
             log.info("invalid block", extra={"block": height, "reason": str(exc)})
             self._abandon_staged()
             return False

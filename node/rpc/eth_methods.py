@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
@@ -13,7 +14,9 @@ from eth_typing import Address
 from eth_utils import ValidationError, keccak
 
 from cityledger.node import __version__
+from cityledger.node.admission import TxRejected
 from cityledger.node.config import RpcLimits
+from cityledger.node.execution.calls import CallTimeout, GasEstimateFailed, deadline
 from cityledger.node.p2p.sync import SyncProgress
 from cityledger.node.rpc.encoding import (
     data,
@@ -38,7 +41,7 @@ from cityledger.node.rpc.errors import (
 )
 from cityledger.node.storage.log_index import LogFilter, TooManyLogs
 from cityledger.node.storage.reader import ChainReader
-from cityledger.node.txpool import TxPool, TxRejected
+from cityledger.node.txpool import TxPool
 
 _ERROR_STRING_SELECTOR = keccak(text="Error(string)")[:4]
 
@@ -211,31 +214,44 @@ class EthMethods:
     def call(self, params: list[Any]) -> str:
         sender, to, body, gas, value = self._call_params(params[0])
         header = self._block_param(params, 1)
-        if gas is not None and gas > header.gas_limit:
-            raise invalid_params(f"gas {gas} exceeds the block gas limit {header.gas_limit}")
-        try:
+        # Like geth: a call asking for more than the cap runs with the cap.
+        cap = self.limits.call_gas_cap
+        gas = min(gas, cap) if gas is not None else min(header.gas_limit, cap)
+        with self._call_errors():
             computation = self._reader.call(
                 header, sender=sender, to=to, data=body, gas=gas, value=value
             )
-        except ValidationError as exc:
-            raise RpcError(EXECUTION_ERROR, f"call is not executable: {exc}") from None
         if computation.is_error:
             raise _execution_error(computation.error, computation.output)
         return data(computation.output)
 
     def estimate_gas(self, params: list[Any]) -> str:
-        sender, to, body, _, value = self._call_params(params[0])
+        sender, to, body, gas, value = self._call_params(params[0])
         header = self._block_param(params, 1)
+        cap = min(gas or header.gas_limit, header.gas_limit, self.limits.call_gas_cap)
+        with self._call_errors():
+            try:
+                estimate = self._reader.estimate_gas(
+                    header, sender=sender, to=to, data=body, value=value, gas_cap=cap
+                )
+            except GasEstimateFailed as failed:
+                raise _execution_error(
+                    failed.computation.error, failed.computation.output
+                ) from None
+        return quantity(estimate)
+
+    @contextmanager
+    def _call_errors(self) -> Iterator[None]:
+        timeout = self.limits.call_timeout_seconds
         try:
-            trial = self._reader.call(
-                header, sender=sender, to=to, data=body, gas=None, value=value
-            )
-            if trial.is_error:
-                raise _execution_error(trial.error, trial.output)
-            gas = self._reader.estimate_gas(header, sender=sender, to=to, data=body, value=value)
+            with deadline(timeout):
+                yield
+        except CallTimeout:
+            raise RpcError(
+                EXECUTION_ERROR, f"execution aborted (timeout = {timeout:g} s)"
+            ) from None
         except ValidationError as exc:
             raise RpcError(EXECUTION_ERROR, f"call is not executable: {exc}") from None
-        return quantity(gas)
 
     # logs
 

@@ -19,6 +19,9 @@ class Method:
     handler: Handler
     least_params: int
     most_params: int
+    # Runs a client's EVM code: served by worker threads, never on the event loop that
+    # consensus and peers share (see `cityledger.node.rpc.server.CallWorkers`).
+    blocking: bool = False
 
 
 MethodTable = Mapping[str, Method]
@@ -44,8 +47,8 @@ def method_table(eth: EthMethods, cityledger: CityledgerMethods | None = None) -
         "eth_getBalance": Method(eth.get_balance, 1, 2),
         "eth_getCode": Method(eth.get_code, 1, 2),
         "eth_getStorageAt": Method(eth.get_storage_at, 2, 3),
-        "eth_call": Method(eth.call, 1, 2),
-        "eth_estimateGas": Method(eth.estimate_gas, 1, 2),
+        "eth_call": Method(eth.call, 1, 2, blocking=True),
+        "eth_estimateGas": Method(eth.estimate_gas, 1, 2, blocking=True),
         "eth_sendRawTransaction": Method(eth.send_raw_transaction, 1, 1),
         "eth_getLogs": Method(eth.get_logs, 1, 1),
     }

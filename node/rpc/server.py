@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cityledger.node.config import RpcLimits
+from cityledger.node.decoding import TooDeep, decode_json
 from cityledger.node.http_endpoint import HttpReply, PostEndpoint
 from cityledger.node.rpc.errors import (
     INTERNAL_ERROR,
@@ -17,7 +20,7 @@ from cityledger.node.rpc.errors import (
     PARSE_ERROR,
     RpcError,
 )
-from cityledger.node.rpc.methods import MethodTable
+from cityledger.node.rpc.methods import Handler, MethodTable
 
 log = logging.getLogger("cityledger.node.rpc")
 
@@ -33,8 +36,38 @@ def _valid_id(request_id: object) -> bool:
     )
 
 
-def handle_call(methods: MethodTable, call: object) -> dict[str, Any] | None:
-    """One JSON-RPC request object -> its response (None for a notification)."""
+class CallWorkers:
+    """Worker threads for the methods that run clients' EVM code. At most `workers` run at
+    once and `max_waiting` more wait; beyond that a call is refused at once as "busy" rather
+    than queued without bound."""
+
+    def __init__(self, workers: int, max_waiting: int) -> None:
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="rpc-call")
+        self._capacity = workers + max_waiting
+        self._admitted = 0
+
+    async def run(self, handler: Handler, params: list[Any]) -> Any:
+        if self._admitted >= self._capacity:
+            raise RpcError(
+                LIMIT_EXCEEDED, f"the node is busy with {self._admitted} calls; retry shortly"
+            )
+        self._admitted += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, handler, params)
+        finally:
+            self._admitted -= 1
+
+    def close(self) -> None:
+        """Waits for running calls (each ends by its deadline): they read the database that
+        the node closes next."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def handle_call(
+    methods: MethodTable, call: object, workers: CallWorkers | None = None
+) -> dict[str, Any] | None:
+    """One JSON-RPC request object -> its response (None for a notification). Blocking
+    methods go to `workers` (inline without: for tests and tools that own no event loop)."""
     if not isinstance(call, dict):
         return _error(None, RpcError(INVALID_REQUEST, "request must be a JSON object"))
     request_id = call.get("id")
@@ -57,7 +90,10 @@ def handle_call(methods: MethodTable, call: object) -> dict[str, Any] | None:
         if not least <= len(params) <= most:
             expected = str(least) if least == most else f"{least} to {most}"
             raise RpcError(INVALID_PARAMS, f"{method} takes {expected} params, got {len(params)}")
-        result = entry.handler(params)
+        if entry.blocking and workers is not None:
+            result = await workers.run(entry.handler, params)
+        else:
+            result = entry.handler(params)
     except RpcError as exc:
         response = _error(request_id, exc)
     except Exception:
@@ -68,14 +104,16 @@ def handle_call(methods: MethodTable, call: object) -> dict[str, Any] | None:
     return None if "id" not in call else response
 
 
-def create_app(methods: MethodTable, limits: RpcLimits) -> PostEndpoint:
+def create_app(methods: MethodTable, limits: RpcLimits, workers: CallWorkers) -> PostEndpoint:
     """JSON-RPC at POST /."""
 
     async def rpc(body: bytes) -> HttpReply:
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            return _reply(_error(None, RpcError(PARSE_ERROR, "request body is not valid JSON")))
+            payload = decode_json(body)
+        except TooDeep as exc:
+            return _reply(_error(None, RpcError(LIMIT_EXCEEDED, f"request refused: {exc}")))
+        except ValueError as exc:
+            return _reply(_error(None, RpcError(PARSE_ERROR, f"request body: {exc}")))
         if isinstance(payload, list):
             if not payload:
                 return _reply(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
@@ -89,9 +127,10 @@ def create_app(methods: MethodTable, limits: RpcLimits) -> PostEndpoint:
                         ),
                     )
                 )
-            responses = [r for r in (handle_call(methods, c) for c in payload) if r is not None]
+            answers = [await handle_call(methods, c, workers) for c in payload]
+            responses = [r for r in answers if r is not None]
             return _reply(responses) if responses else HttpReply(204)
-        response = handle_call(methods, payload)
+        response = await handle_call(methods, payload, workers)
         return _reply(response) if response is not None else HttpReply(204)
 
     return PostEndpoint(

@@ -21,13 +21,21 @@ from eth.abc import (
     SignedTransactionAPI,
     StateAPI,
 )
+from eth.chains.base import ChainContext
 from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
 from eth.rlp.accounts import Account
 from eth_typing import ABI, Address, BlockNumber, Hash32
 from eth_utils import keccak
 from trie.hexary import HexaryTrie
 
-from cityledger.node.execution.calls import CALL_SENDER, ViewCallError, call_view, run_call, spoofed
+from cityledger.node.execution.calls import (
+    CALL_SENDER,
+    CallVM,
+    ViewCallError,
+    call_view,
+    estimate_gas,
+    run_call,
+)
 from cityledger.node.execution.vm import CityChain, CityVM, chain_class
 from cityledger.node.storage.leveldb import LevelDB
 from cityledger.node.storage.log_index import IndexedLog, LogFilter, LogIndex
@@ -140,6 +148,14 @@ class ChainReader:
         state: StateAPI = self._chain.get_vm(header).state
         return state
 
+    def call_state(self, header: BlockHeaderAPI) -> StateAPI:
+        """The state after `header`, for a client's call: it honours the thread's deadline
+        (`cityledger.node.execution.calls.deadline`)."""
+        chain = self._chain
+        vm = CallVM(header, chain.chaindb, ChainContext(chain.chain_id), chain.consensus_context)
+        state: StateAPI = vm.state
+        return state
+
     def call(
         self,
         header: BlockHeaderAPI,
@@ -147,33 +163,36 @@ class ChainReader:
         sender: Address | None,
         to: bytes,
         data: bytes,
-        gas: int | None,
+        gas: int,
         value: int,
     ) -> ComputationAPI:
         return run_call(
-            self.state_at(header),
+            self.call_state(header),
             sender=sender or CALL_SENDER,
             to=to,
             data=data,
-            gas=gas or header.gas_limit,
+            gas=gas,
             value=value,
         )
 
     def estimate_gas(
-        self, header: BlockHeaderAPI, *, sender: Address | None, to: bytes, data: bytes, value: int
+        self,
+        header: BlockHeaderAPI,
+        *,
+        sender: Address | None,
+        to: bytes,
+        data: bytes,
+        value: int,
+        gas_cap: int,
     ) -> int:
-        sender = sender or CALL_SENDER
-        state = self.state_at(header)
-        unsigned = CityVM.create_unsigned_transaction(
-            nonce=state.get_nonce(sender),
-            gas_price=0,
-            gas=header.gas_limit,
-            to=Address(to),
-            value=value,
+        return estimate_gas(
+            self.call_state(header),
+            sender=sender or CALL_SENDER,
+            to=to,
             data=data,
+            value=value,
+            gas_cap=gas_cap,
         )
-        gas: int = self._chain.estimate_gas(spoofed(unsigned, sender), header)
-        return gas
 
     def query_logs(self, log_filter: LogFilter, limit: int) -> list[IndexedLog]:
         return self.logs.query(log_filter, limit)
@@ -218,14 +237,28 @@ class ChainReader:
             return False
         return bool(permitted)
 
+    def sender_city(self, header: BlockHeaderAPI, address: bytes) -> bytes | None:
+        """The city `address` sends transactions for, b"" if it may send but belongs to no
+        city (the genesis bootstrapper), None if it may not send (see admission.HeadState)."""
+        if not self.is_permitted_sender(header, address):
+            return None
+        for view in ("cityOfAgency", "adminCity"):
+            try:
+                city = bytes(self.consortium_view(header, view, [address]))
+            except ViewCallError:
+                continue
+            if any(city):
+                return city
+        return b""
+
 
 class HeadStateView:
-    """`cityledger.node.txpool.HeadState` at one header, with per-head caches."""
+    """`cityledger.node.admission.HeadState` at one header, with per-head caches."""
 
     def __init__(self, reader: ChainReader, header: BlockHeaderAPI) -> None:
         self._reader = reader
         self.header = header
-        self._permitted: dict[Address, bool] = {}
+        self._cities: dict[Address, bytes | None] = {}
 
     @cached_property
     def _state(self) -> StateAPI:
@@ -248,7 +281,7 @@ class HeadStateView:
         balance: int = self._state.get_balance(address)
         return balance
 
-    def is_permitted_sender(self, address: Address) -> bool:
-        if address not in self._permitted:
-            self._permitted[address] = self._reader.is_permitted_sender(self.header, address)
-        return self._permitted[address]
+    def sender_city(self, address: Address) -> bytes | None:
+        if address not in self._cities:
+            self._cities[address] = self._reader.sender_city(self.header, address)
+        return self._cities[address]

@@ -84,13 +84,18 @@ class Transport:
     network: Network
     index: int
 
+    @property
+    def address(self) -> Address:
+        """Stands for the sending node's key, which the engine counts queued messages by."""
+        return Address(bytes([self.index]) * 20)
+
     def broadcast(self, message: SignedMessage) -> None:
         self.network.sent.append(self.index)
         if self.index in self.network.silent:
             return
         for other, engine in enumerate(self.network.engines):
             if other != self.index and other not in self.network.silent:
-                asyncio.get_running_loop().call_soon(engine.submit, message)
+                asyncio.get_running_loop().call_soon(engine.submit, message, self.address)
 
 
 def validator_keys(count: int) -> list[KeySigner]:
@@ -202,7 +207,7 @@ def test_a_synced_block_applies_only_at_the_next_height(tmp_path: Path) -> None:
         assert await engine.apply_synced(second, second_cert)
         assert not await engine.apply_synced(second, second_cert)  # no longer the next height
         # A message for a later height tells the engine it is behind (the node then syncs).
-        engine.submit(network_message(signers[0], height=lagging.next_height() + 5))
+        engine.submit(network_message(signers[0], height=lagging.next_height() + 5), signers[0].address)
         async with asyncio.timeout(DEADLINE_SECONDS):
             while not behind:
                 await asyncio.sleep(0.02)

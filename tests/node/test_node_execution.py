@@ -3,6 +3,7 @@ and the pool's nonce ordering."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -253,7 +254,7 @@ def test_eth_syncing_reports_a_catch_up_until_it_is_done(tmp_path: Path, genesis
     request = {"jsonrpc": "2.0", "id": 1, "method": "eth_syncing", "params": []}
 
     def syncing() -> object:
-        response = handle_call(method_table(methods), request)
+        response = asyncio.run(handle_call(method_table(methods), request))
         assert response is not None
         return response["result"]
 
@@ -343,8 +344,8 @@ class FixedHead:
     def balance(self, address: Address) -> int:
         return 0
 
-    def is_permitted_sender(self, address: Address) -> bool:
-        return True
+    def sender_city(self, address: Address) -> bytes | None:
+        return b"city"
 
 
 @settings(max_examples=40, deadline=None)

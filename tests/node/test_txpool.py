@@ -3,7 +3,8 @@ state machine that adds, takes, returns, drops and settles real signed transacti
 plain model predicts what the pool must accept and hold.
 
 The invariant that matters most for block validity: a batch taken for a block holds, for each
-sender, consecutive nonces starting at the sender's nonce at the head."""
+sender, consecutive nonces starting at the sender's nonce at the head. And for fairness: a city
+with transactions waiting gets its share of every block, however many another city sends."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ CHAIN_ID = 1337
 GAS_LIMIT = 30_000_000
 SENDERS = [Account.from_key(bytes([i + 1]) * 32) for i in range(4)]
 OUTSIDER = 3  # SENDERS[3] is not a member of the consortium
+CITY_OF = {0: b"harbin", 1: b"harbin", 2: b"qiqihar"}  # two agencies of one city, one of another
 RECIPIENT = "0x" + "42" * 20
 
 
@@ -43,8 +45,15 @@ class Head:
     def balance(self, address: bytes) -> int:
         return 10**18
 
-    def is_permitted_sender(self, address: bytes) -> bool:
-        return bytes(address) != bytes.fromhex(SENDERS[OUTSIDER].address[2:])
+    def sender_city(self, address: bytes) -> bytes | None:
+        return next(
+            (
+                CITY_OF.get(i)
+                for i, s in enumerate(SENDERS)
+                if bytes.fromhex(s.address[2:]) == address
+            ),
+            None,
+        )
 
 
 def address(sender: int) -> bytes:
@@ -99,7 +108,7 @@ def test_decoding_refuses_what_is_not_a_valid_transaction() -> None:
 
 
 def test_admission_refuses_each_rule_by_name() -> None:
-    pool = TxPool(PoolLimits(max_pool_size=3, max_per_sender=2, max_nonce_gap=4))
+    pool = TxPool(PoolLimits(max_pool_size=4, max_per_sender=2, max_per_city=3, max_nonce_gap=4))
     head = Head()
     unprotected = (
         SENDERS[0]
@@ -118,9 +127,11 @@ def test_admission_refuses_each_rule_by_name() -> None:
     admitted(pool, signed(0, 3), head)  # waits for nonces 1 and 2
     assert "already has 2 pending" in refusal(pool, signed(0, 1), head)
     admitted(pool, signed(1, 0), head)
-    assert "pool is full" in refusal(pool, signed(2, 0), head)
+    assert "city already have 3 pending" in refusal(pool, signed(1, 1), head)
     assert "was already used" in refusal(pool, signed(2, 0), Head({address(2): 1}))
-    assert len(pool) == 3
+    admitted(pool, signed(2, 0), head)
+    assert "pool is full" in refusal(pool, signed(2, 1), head)
+    assert len(pool) == 4
 
 
 def test_a_gap_holds_later_nonces_back_until_it_is_filled() -> None:
@@ -133,13 +144,45 @@ def test_a_gap_holds_later_nonces_back_until_it_is_filled() -> None:
     assert pool.pending_nonce(address(0), 0) == 3
 
 
+def test_a_city_gets_its_share_of_a_block_however_much_another_sends() -> None:
+    pool, head = TxPool(PoolLimits()), Head()
+    for nonce in range(40):
+        admitted(pool, signed(0, nonce), head)  # Harbin's agencies flood the pool
+        admitted(pool, signed(1, nonce), head)
+    admitted(pool, signed(2, 0), head)  # Qiqihar sends one, after all of them
+    block = pool.take_batch(10 * 21_000)
+    assert address(2) in [tx.sender for tx in block]
+    assert len(block) == 10
+
+
+def test_a_transaction_of_the_whole_block_gets_its_turn() -> None:
+    pool, head = TxPool(PoolLimits()), Head()
+    block_gas = 10 * 21_000
+    admitted(pool, sign(2, 0, gas=block_gas), head)  # Qiqihar: one transaction filling a block
+    waited = 0
+    for nonce in range(40):  # Harbin: always more than a block's worth
+        admitted(pool, signed(0, nonce), head)
+    while True:
+        block = pool.take_batch(block_gas)
+        if any(tx.sender == address(2) for tx in block):
+            break
+        pool.settle(block, [])
+        for tx in block:
+            head.nonces[tx.sender] = tx.nonce + 1
+        waited += 1
+    assert waited <= 2  # two cities backlogged: its credit covers the whole block by then
+    assert block == [tx for tx in block if tx.sender == address(2)]
+
+
 class PoolMachine(RuleBasedStateMachine):
     """The pool against a model: for each sender the nonces it holds, and at most one batch
     in flight (as the block producer has it)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.limits = PoolLimits(max_pool_size=12, max_per_sender=5, max_nonce_gap=3)
+        self.limits = PoolLimits(
+            max_pool_size=12, max_per_sender=5, max_per_city=8, max_nonce_gap=3
+        )
         self.pool = TxPool(self.limits)
         self.head = Head()
         self.held: dict[int, set[int]] = {s: set() for s in range(len(SENDERS))}
@@ -158,6 +201,8 @@ class PoolMachine(RuleBasedStateMachine):
             and nonce not in self.held[sender]
             and nonce <= self._next_nonce(sender) + self.limits.max_nonce_gap
             and len(self.held[sender]) < self.limits.max_per_sender
+            and sum(len(h) for s, h in self.held.items() if CITY_OF.get(s) == CITY_OF[sender])
+            < self.limits.max_per_city
             and sum(len(h) for h in self.held.values()) < self.limits.max_pool_size
         )
 
