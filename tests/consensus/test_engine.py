@@ -207,7 +207,9 @@ def test_a_synced_block_applies_only_at_the_next_height(tmp_path: Path) -> None:
         assert await engine.apply_synced(second, second_cert)
         assert not await engine.apply_synced(second, second_cert)  # no longer the next height
         # A message for a later height tells the engine it is behind (the node then syncs).
-        engine.submit(network_message(signers[0], height=lagging.next_height() + 5), signers[0].address)
+        engine.submit(
+            network_message(signers[0], height=lagging.next_height() + 5), signers[0].address
+        )
         async with asyncio.timeout(DEADLINE_SECONDS):
             while not behind:
                 await asyncio.sleep(0.02)
