@@ -21,9 +21,9 @@ from eth.abc import (
     SignedTransactionAPI,
     StateAPI,
 )
-from eth.chains.base import ChainContext
 from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
 from eth.rlp.accounts import Account
+from eth.vm.chain_context import ChainContext
 from eth_typing import ABI, Address, BlockNumber, Hash32
 from eth_utils import keccak
 from trie.hexary import HexaryTrie

@@ -25,6 +25,7 @@ from web3 import Web3
 
 from cityledger.contracts.artifacts import load_artifact
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity, text32
+from cityledger.node.admission import TxRejected
 from cityledger.node.config import PoolLimits, RpcLimits
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
@@ -40,7 +41,7 @@ from cityledger.node.rpc.methods import method_table
 from cityledger.node.rpc.server import handle_call
 from cityledger.node.storage.leveldb import BlockStage, LevelDB
 from cityledger.node.storage.reader import ChainReader
-from cityledger.node.txpool import TxPool, TxRejected
+from cityledger.node.txpool import TxPool
 
 CHAIN_ID = 4242
 

@@ -19,9 +19,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from cityledger.node.admission import TxRejected
 from cityledger.node.config import PoolLimits
 from cityledger.node.consensus.signing import SECP256K1_N
-from cityledger.node.txpool import TxPool, TxRejected
+from cityledger.node.txpool import TxPool
 
 CHAIN_ID = 1337
 GAS_LIMIT = 30_000_000
