@@ -186,6 +186,21 @@ class QbftCore:
     def decision(self) -> FinalityCertificate | None:
         return self._instance.decision if self._instance else None
 
+    def held_by_sender(self) -> dict[Address, tuple[int, int]]:
+        """Per sender: messages buffered for later heights, and messages recorded for rounds
+        after the current one (what the per-sender bounds limit)."""
+        held: dict[Address, tuple[int, int]] = {}
+        for backlog in self._future.values():
+            for message in backlog.values():
+                future, ahead = held.get(message.sender, (0, 0))
+                held[message.sender] = (future + 1, ahead)
+        if self._instance is not None:
+            for _, round_, sender in self._instance.received:
+                if round_ > self._instance.round:
+                    future, ahead = held.get(sender, (0, 0))
+                    held[sender] = (future, ahead + 1)
+        return held
+
     def durable_state(self) -> DurableState | None:
         i = self._instance
         if i is None:

@@ -2,11 +2,15 @@
 
 One seeded random schedule drives everything: message delays, drops, duplicates (reordering
 follows from random delays), partitions, crashes with restarts from what each validator
-persisted, Byzantine validators (silent, equivocating, or sending garbage), and a simple block
-sync (a validator that is behind fetches a decided block with its finality certificate and
-verifies the seals before adopting it). After the global stabilization time (GST) the network
-is reliable, every crashed validator is back, and every honest validator must finish.
-Safety (no two different blocks final at one height) is checked after every decision.
+persisted, Byzantine validators, and a simple block sync (a validator that is behind fetches a
+decided block with its finality certificate and verifies the seals before adopting it).
+Byzantine validators are silent, equivocate, send garbage, send extreme field values (rounds at
+and beyond the encodable range, floods of signed messages for later heights and rounds) as bytes
+the receiver must decode, or propose forbidden blocks (blocks the application refuses, as a node
+refuses a block holding a forbidden transaction). After the global stabilization time (GST) the
+network is reliable, every crashed validator is back, and every honest validator must finish.
+Safety (no two different blocks final at one height) is checked after every decision, and every
+core's per-sender buffers against their bounds after every step.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from eth_utils import keccak
 
 from cityledger.node.config import RoundTimeouts
 from cityledger.node.consensus.core import (
+    AHEAD_MESSAGES_PER_SENDER,
+    FUTURE_MESSAGES_PER_SENDER,
     Broadcast,
     BuildBlock,
     Decide,
@@ -33,12 +39,15 @@ from cityledger.node.consensus.core import (
 )
 from cityledger.node.consensus.finality_certificate import FinalityCertificate, InvalidCertificate
 from cityledger.node.consensus.messages import (
+    MAX_ROUND,
     CandidateBlock,
+    MalformedMessage,
     MessageKind,
     SignedMessage,
     sign_message,
 )
 from cityledger.node.consensus.signing import Address, KeySigner
+from cityledger.node.storage.schema import evidence_key
 
 CHAIN_ID = 2024
 SIM_TIMEOUTS = RoundTimeouts(base=1.0, cap=8.0)
@@ -49,6 +58,8 @@ class Behaviour(Enum):
     SILENT = "silent"
     EQUIVOCATING = "equivocating"
     GARBAGE = "garbage"
+    EXTREME = "extreme"  # extreme field values and floods, as bytes on the wire
+    FORBIDDEN = "forbidden"  # proposes blocks the application refuses
 
 
 class SafetyViolation(AssertionError):
@@ -91,7 +102,7 @@ class Schedule:
         n = rng.choice([4, 4, 4, 5, 7])
         f = (n - 1) // 3
         byzantine = {
-            i: rng.choice([Behaviour.SILENT, Behaviour.EQUIVOCATING, Behaviour.GARBAGE])
+            i: rng.choice([b for b in Behaviour if b != Behaviour.HONEST])
             for i in rng.sample(range(n), rng.randint(0, f))
         }
         gst = rng.uniform(0.0, 40.0)
@@ -157,6 +168,7 @@ class Outcome:
     rounds_used: int
     messages_delivered: int
     finished_at: float
+    refused_on_decoding: int = 0
 
 
 def valid_block(height: int, block: CandidateBlock) -> bool:
@@ -189,6 +201,7 @@ class Simulation:
         self.evidence: list[Equivocation] = []
         self.max_round = 0
         self.delivered = 0
+        self.refused_on_decoding = 0
 
     # ------------------------------------------------------------ running
 
@@ -219,7 +232,14 @@ class Simulation:
                 f"{self.schedule.heights} heights by GST+{self.schedule.deadline_after_gst}s;"
                 f" {self.schedule}"
             )
-        return Outcome(self.decided, self.evidence, self.max_round, self.delivered, self.now)
+        return Outcome(
+            self.decided,
+            self.evidence,
+            self.max_round,
+            self.delivered,
+            self.now,
+            self.refused_on_decoding,
+        )
 
     def _honest(self) -> list[_Validator]:
         return [v for v in self.validators if v.behaviour == Behaviour.HONEST]
@@ -251,6 +271,17 @@ class Simulation:
             assert isinstance(event.payload, SignedMessage)
             self.delivered += 1
             self._apply(v, v.core.handle_message(event.payload))
+            self._check_bounds(v)
+        elif event.kind == "deliver_bytes":
+            assert isinstance(event.payload, bytes)
+            try:
+                message = SignedMessage.decode(event.payload)
+            except MalformedMessage:
+                self.refused_on_decoding += 1
+                return
+            self.delivered += 1
+            self._apply(v, v.core.handle_message(message))
+            self._check_bounds(v)
         elif event.kind == "timeout" and event.epoch == v.epoch:
             assert isinstance(event.payload, tuple)  # (height, round, timer id): see _apply
             height, round_, timer = event.payload
@@ -298,6 +329,7 @@ class Simulation:
                 block = _make_block(
                     output.height, output.round, v.index, self.rng.randrange(1 << 30)
                 )
+
                 self._apply(v, v.core.handle_built_block(output.height, output.round, block))
             elif isinstance(output, Decide):
                 self._record_decision(v, output.block, output.certificate)
@@ -324,7 +356,21 @@ class Simulation:
         if v.core is not None and v.next_height <= self.schedule.heights:
             self._apply(v, v.core.start_height(v.next_height, self.addresses))
 
+    def _check_bounds(self, v: _Validator) -> None:
+        assert v.core is not None
+        for sender, (future, ahead) in v.core.held_by_sender().items():
+            assert future <= FUTURE_MESSAGES_PER_SENDER, (sender.hex(), future, self.schedule)
+            # Round changes that justify a proposal ride in beyond the sender's own share.
+            assert ahead <= AHEAD_MESSAGES_PER_SENDER + len(self.validators), (
+                sender.hex(),
+                ahead,
+                self.schedule,
+            )
+
     def _check_evidence(self, evidence: Equivocation) -> None:
+        first = evidence.first
+        # The node stores evidence under this key: it must take any round a message can carry.
+        evidence_key(first.height, first.round, first.kind, first.sender)
         culprit = evidence.first.sender
         assert evidence.second.sender == culprit
         assert evidence.first.signed_part() != evidence.second.signed_part()
@@ -356,6 +402,9 @@ class Simulation:
         for peer in range(len(self.validators)):
             if peer == v.index:
                 continue
+            if v.behaviour == Behaviour.EXTREME:
+                for raw in self._extremes(v, message):
+                    self._send(v.index, peer, "deliver_bytes", raw)
             sent = self._corrupt(v, message, peer)
             self._send(v.index, peer, "deliver", sent)
             if sent is not message and v.behaviour == Behaviour.EQUIVOCATING:
@@ -381,6 +430,19 @@ class Simulation:
                 if message.kind == MessageKind.COMMIT
                 else b"",
                 block=block if message.kind == MessageKind.PROPOSAL else None,
+                justification=message.justification,
+            )
+        if v.behaviour == Behaviour.FORBIDDEN and message.kind == MessageKind.PROPOSAL:
+            payload = b"forbidden:%d:%d" % (message.height, message.round)
+            block = CandidateBlock(keccak(payload), payload)
+            return sign_message(
+                v.signer,
+                CHAIN_ID,
+                MessageKind.PROPOSAL,
+                message.height,
+                message.round,
+                block.hash,
+                block=block,
                 justification=message.justification,
             )
         if v.behaviour == Behaviour.GARBAGE:
@@ -410,6 +472,40 @@ class Simulation:
                     block=block,
                 )
         return message
+
+    def _extremes(self, v: _Validator, message: SignedMessage) -> list[bytes]:
+        """Bytes an extreme validator sends besides its honest message."""
+        height, round_ = message.height, message.round
+        choice = self.rng.randrange(5)
+        if choice == 0:  # two conflicting prepares at the largest round there is
+            return [
+                sign_message(
+                    v.signer, CHAIN_ID, MessageKind.PREPARE, height, MAX_ROUND, keccak(bytes([i]))
+                ).encode()
+                for i in range(2)
+            ]
+        if choice == 1:  # rounds beyond it, validly signed: refused when decoded
+            return [
+                sign_message(
+                    v.signer, CHAIN_ID, MessageKind.PREPARE, height, MAX_ROUND + r, keccak(b"r")
+                ).encode()
+                for r in (1, 2**32 - MAX_ROUND, 10**30)
+            ]
+        if choice == 2:  # a flood for later heights
+            return [
+                sign_message(
+                    v.signer, CHAIN_ID, MessageKind.PREPARE, height + 1 + i % 4, i, keccak(b"f")
+                ).encode()
+                for i in range(2 * FUTURE_MESSAGES_PER_SENDER)
+            ]
+        if choice == 3:  # a flood of round changes for later rounds
+            return [
+                sign_message(
+                    v.signer, CHAIN_ID, MessageKind.ROUND_CHANGE, height, round_ + 2 + i, b""
+                ).encode()
+                for i in range(2 * AHEAD_MESSAGES_PER_SENDER)
+            ]
+        return [b"\xc0" * 40, bytes(65), message.encode()[:-7]]  # shapes that are not messages
 
     # ------------------------------------------------------------ sync
 

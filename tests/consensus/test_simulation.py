@@ -7,6 +7,8 @@ import os
 import pytest
 from simulation import Behaviour, Crash, Partition, Schedule, Simulation
 
+from cityledger.node.consensus.messages import MAX_ROUND
+
 RANDOM_SCHEDULES = int(os.environ.get("CITYLEDGER_SIM_SCHEDULES", "1000"))
 
 
@@ -30,6 +32,24 @@ def test_an_equivocating_validator_is_caught_and_cannot_split_the_network() -> N
     assert outcome.evidence, "conflicting signed messages must be reported"
     culprit = Simulation(Schedule(seed=3)).addresses[2]
     assert {e.first.sender for e in outcome.evidence} == {culprit}
+
+
+def test_extreme_field_values_are_refused_or_bounded_and_never_stop_the_others() -> None:
+    outcome = Simulation(Schedule(seed=7, heights=5, byzantine={1: Behaviour.EXTREME})).run()
+    assert sorted(outcome.decided) == [1, 2, 3, 4, 5]
+    assert outcome.refused_on_decoding > 0  # rounds past 2**31 - 1 and shapes that are not messages
+    # Two conflicting prepares at the largest round: kept as evidence, under a storable key.
+    assert any(e.first.round == MAX_ROUND for e in outcome.evidence)
+
+
+def test_forbidden_blocks_are_refused_and_the_network_moves_on() -> None:
+    # validators[(height + round) % n]: validator 1 proposes height 1, round 0.
+    schedule = Schedule(seed=8, heights=4, byzantine={1: Behaviour.FORBIDDEN})
+    outcome = Simulation(schedule).run()
+    assert outcome.rounds_used >= 1
+    assert sorted(outcome.decided) == [1, 2, 3, 4]
+    for by_node in outcome.decided.values():
+        assert set(by_node) == {0, 2, 3}  # the Byzantine validator's record is not counted
 
 
 def test_two_of_four_down_stops_finality_until_one_returns() -> None:
