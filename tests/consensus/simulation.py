@@ -101,7 +101,7 @@ class Schedule:
         rng = random.Random(seed)
         n = rng.choice([4, 4, 4, 5, 7])
         f = (n - 1) // 3
-        byzantine = {
+        byzantine: dict[int, Behaviour] = {
             i: rng.choice([b for b in Behaviour if b != Behaviour.HONEST])
             for i in rng.sample(range(n), rng.randint(0, f))
         }
