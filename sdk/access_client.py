@@ -6,11 +6,21 @@ from collections.abc import Sequence
 
 from eth_utils import keccak, to_checksum_address
 
+from cityledger.contracts.deployment import text32
 from cityledger.sdk import merkle
 from cityledger.sdk.chain import Chain
 from cityledger.sdk.errors import ContractRevert, LedgerInputError
 from cityledger.sdk.grants_client import with_grantor
-from cityledger.sdk.models import AccessRecord, DatasetId, GrantId, LogAnchor, hex32, raw32, utc
+from cityledger.sdk.models import (
+    AccessRecord,
+    DatasetId,
+    GatewayDelivery,
+    GrantId,
+    LogAnchor,
+    hex32,
+    raw32,
+    utc,
+)
 from cityledger.sdk.receipts import emitted_once, tx_hash
 
 
@@ -43,10 +53,42 @@ class AccessClient:
             grant_id=GrantId(hex32(bytes(event["grantId"]))),
             accessor=to_checksum_address(event["accessor"]),
             dataset_id=DatasetId(hex32(bytes(event["datasetId"]))),
+            recorded_by=to_checksum_address(event["recordedBy"]),
             query_hash=hex32(bytes(event["queryHash"])),
             record_count=int(event["recordCount"]),
             access_number=int(event["accessNumber"]),
             timestamp=utc(int(event["timestamp"])),
+            block_number=int(receipt["blockNumber"]),
+            tx_hash=tx_hash(receipt),
+        )
+
+    def record_delivery(
+        self,
+        grant_id: str,
+        *,
+        request_hash: str,
+        records: int,
+        fields: int,
+        commitment: str,
+        method: str,
+    ) -> GatewayDelivery:
+        """The signer, the dataset's designated gateway, records one delivery under `grant_id`:
+        counted against the grant as an access by its grantee, with the fingerprint commitment of
+        the delivered copy, in one transaction. A refusal raises the contract's typed error (the
+        grant's, DataGrants', or NotDatasetGateway) and nothing is recorded."""
+        fn = self.contract.functions.recordDelivery(
+            raw32(grant_id), raw32(request_hash), records, fields, raw32(commitment), text32(method)
+        )
+        try:
+            receipt = self.chain.transact(fn)
+        except ContractRevert as exc:
+            raise with_grantor(self.chain, exc) from None
+        access = emitted_once(self.chain, receipt, "AccessLog", "AccessRecorded")
+        delivery = emitted_once(self.chain, receipt, "LeakRegistry", "DeliveryRegistered")
+        return GatewayDelivery(
+            grant_id=GrantId(hex32(grant_id)),
+            access_number=int(access["accessNumber"]),
+            delivery_index=int(delivery["deliveryIndex"]),
             block_number=int(receipt["blockNumber"]),
             tx_hash=tx_hash(receipt),
         )

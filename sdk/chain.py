@@ -4,6 +4,7 @@ LedgerTimeout."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
@@ -99,6 +100,9 @@ class Chain:
             for name in SYSTEM_CONTRACTS
         }
         self._chain_id: int | None = None
+        # The pending nonce is read and used in one step, so that threads sending from the same
+        # signer (a gateway recording concurrent deliveries) never take the same nonce.
+        self._send_lock = threading.Lock()
 
     def _name_of(self, fn: ContractFunction) -> str | None:
         return next((n for n, a in self.addresses.items() if a == fn.address), None)
@@ -157,19 +161,20 @@ class Chain:
         with translated_errors(f"send {name}", self._name_of(fn)):
             base: TxParams = {"from": signer.address}
             gas = fn.estimate_gas(base)
-            nonce = self.w3.eth.get_transaction_count(signer.address, "pending")
             base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
-            tx = fn.build_transaction(
-                {
-                    "from": signer.address,
-                    "nonce": nonce,
-                    "gas": gas * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR + 21_000,
-                    "chainId": self.chain_id,
-                    "maxFeePerGas": cast(Any, 2 * base_fee),
-                    "maxPriorityFeePerGas": cast(Any, 0),
-                }
-            )
-            tx_hash = self.w3.eth.send_raw_transaction(signer.sign_transaction(dict(tx)))
+            with self._send_lock:
+                nonce = self.w3.eth.get_transaction_count(signer.address, "pending")
+                tx = fn.build_transaction(
+                    {
+                        "from": signer.address,
+                        "nonce": nonce,
+                        "gas": gas * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR + 21_000,
+                        "chainId": self.chain_id,
+                        "maxFeePerGas": cast(Any, 2 * base_fee),
+                        "maxPriorityFeePerGas": cast(Any, 0),
+                    }
+                )
+                tx_hash = self.w3.eth.send_raw_transaction(signer.sign_transaction(dict(tx)))
             receipt = self.w3.eth.wait_for_transaction_receipt(
                 tx_hash, timeout=self.receipt_timeout, poll_latency=0.05
             )

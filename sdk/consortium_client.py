@@ -82,6 +82,11 @@ class ConsortiumClient:
         addresses = self.chain.call(self.contract.functions.agenciesOf(raw32(city_id(city))))
         return [self.agency(a) for a in addresses]
 
+    def has_role(self, agency: str, role: int, block: BlockIdentifier = "latest") -> bool:
+        """Consortium.hasRole: an active agency of a member city holding every bit of `role`."""
+        fn = self.contract.functions.hasRole(to_checksum_address(agency), role)
+        return bool(self.chain.call(fn, block))
+
     def validators(self, block: BlockIdentifier = "latest") -> list[ChecksumAddress]:
         """The validator set Consortium reports at `block` (the node uses the parent block's)."""
         return [

@@ -81,8 +81,7 @@ class ContractRevert(LedgerRevert):
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        explain = _MESSAGES.get(self.error_name)
-        text = explain(self.error_args, self.context) if explain else _generic(self)
+        text = explain(self.error_name, self.error_args, self.context)
         return f"{self.contract} refused ({self.error_name}): {text}"
 
     def with_context(self, **context: str) -> ContractRevert:
@@ -90,9 +89,30 @@ class ContractRevert(LedgerRevert):
         return type(self)(self.contract, self.error_args, {**self.context, **context})
 
 
-def _generic(error: ContractRevert) -> str:
-    shown = ", ".join(f"{k}={v}" for k, v in error.error_args.items())
-    return f"{error.error_name}({shown})"
+class GatewayRefusal(LedgerError):
+    """A data gateway refused a delivery request; nothing was delivered. `rule` names the check
+    that refused: a contract's custom error where the rule is the contract's (WrongStatus,
+    NotGrantee, FieldsOutOfScope, QuotaExhausted, UnknownGrant, MissingRole, ...), or one of the
+    gateway's own (BadSignature, RequestExpired, RequestReplayed, WrongGateway,
+    DatasetNotServed, UnknownField, BadFilterValue, ...). `status` is the HTTP status."""
+
+    def __init__(
+        self, grant_id: str, rule: str, message: str, args: Mapping[str, Any], status: int
+    ) -> None:
+        self.grant_id = grant_id
+        self.rule = rule
+        self.error_args = dict(args)
+        self.status = status
+        super().__init__(f"the gateway refused ({rule}): {message}")
+
+
+def explain(rule: str, args: Mapping[str, Any], context: Mapping[str, str] | None = None) -> str:
+    """What a refusal means and what to do, for a contract's custom error or a gateway rule."""
+    text = _MESSAGES.get(rule)
+    if text is None:
+        shown = ", ".join(f"{k}={v}" for k, v in args.items())
+        return f"{rule}({shown})"
+    return text(args, context or {})
 
 
 def _grant_status(args: Mapping[str, Any]) -> str:
@@ -154,7 +174,66 @@ _MESSAGES: dict[str, _Explain] = {
     ),
     "NotDatasetOwner": lambda a, c: (
         f"{a['grantor']} does not own dataset {a['datasetId']} (the owner is {a['owner']}); "
-        "only the owner can offer grants on it"
+        "only the owner can offer grants on it or designate its gateway"
+    ),
+    "NotDatasetGateway": lambda a, c: (
+        f"{a['caller']} is not the gateway designated for dataset {a['datasetId']} (that is "
+        f"{a['gateway']}), or it lost the GATEWAY role; the dataset's owner designates its gateway"
+    ),
+    "NotGatewayOfCity": lambda a, c: (
+        f"{a['gateway']} is not an agency of city {a['cityId']} holding the GATEWAY role; "
+        "the city admin registers the gateway's key as an agency with that role"
+    ),
+    "InvalidGatewayUrl": lambda a, c: (
+        f"a gateway's URL has 1 to 256 bytes (given {a['length']}), and a withdrawal none"
+    ),
+    # The data gateway's own rules (cityledger.gateway); the same words for the same things.
+    "BadSignature": lambda a, c: (
+        f"the request's signature does not check out ({a['reason']}); "
+        "sign the request with the grantee agency's key"
+    ),
+    "RequestExpired": lambda a, c: (
+        f"the request is valid until {a['expiry']}, but the gateway's time is {a['now']} and it "
+        f"accepts requests valid for at most {a['maxTtl']} s; sign a fresh request"
+    ),
+    "RequestReplayed": lambda a, c: (
+        f"nonce {a['nonce']} of {a['signer']} was used before: a signed request is accepted "
+        "once; sign a new request"
+    ),
+    "WrongGateway": lambda a, c: (
+        f"the request is for gateway {a['requested']}, this is {a['gateway']}; send it to the "
+        "gateway the dataset's owner designated"
+    ),
+    "DatasetNotServed": lambda a, c: (
+        f"grant {a['grantId']} covers dataset {a['datasetId']}, which this gateway does not serve; "
+        "the dataset's gateway is the one its owner designated on chain"
+    ),
+    "UnknownField": lambda a, c: (
+        f"{a['field']} {a['name']!r} is not a column of the dataset (its columns: "
+        f"{', '.join(a['columns'])})"
+    ),
+    "BadFilterValue": lambda a, c: (
+        f"{a['value']!r} is not a value of column {a['column']!r} ({a['type']}); "
+        "give it in the column's type"
+    ),
+    "GrantMismatch": lambda a, c: (
+        f"the path names grant {a['path']} but the signed request names {a['grantId']}"
+    ),
+    "RecordFailed": lambda a, c: (
+        f"the delivery could not be recorded on chain ({a['reason']}), so nothing was "
+        "delivered; try again later"
+    ),
+    "ChainUnavailable": lambda a, c: (
+        f"the gateway cannot read the chain ({a['reason']}); nothing was delivered; try again later"
+    ),
+    "MalformedRequest": lambda a, c: f"{a['field']}: {a['reason']}",
+    "BodyTooLarge": lambda a, c: f"the request body is larger than {a['limit']} bytes",
+    "InternalError": lambda a, c: (
+        "the gateway failed while preparing the delivery; nothing was delivered; its operator "
+        "finds the cause in the gateway's log"
+    ),
+    "Busy": lambda a, c: (
+        f"the gateway is making {a['deliveries']} deliveries already; try again in a few seconds"
     ),
     "MissingRole": lambda a, c: (
         f"agency {a['agency']} lacks the {_roles(int(a['role']))} role (or it or its city is "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from eth_utils import keccak, to_checksum_address
 from web3.contract.contract import ContractFunction
+from web3.types import BlockIdentifier
 
 from cityledger.sdk.chain import Chain
 from cityledger.sdk.errors import ContractRevert, LedgerInputError
@@ -14,6 +15,7 @@ from cityledger.sdk.models import (
     CityId,
     Dataset,
     DatasetId,
+    GatewayDesignation,
     Grant,
     GrantId,
     GrantStatus,
@@ -66,7 +68,9 @@ class DatasetsClient:
         dataset: str | None = None,
     ) -> Dataset:
         """Registers a dataset owned by the signer (a GRANTOR agency). The id is keccak256 of
-        `name` unless given; `schema` (the schema text) is hashed, never stored."""
+        `name` unless given; `schema` (the schema text) is hashed, never stored. A cityledger
+        schema (cityledger.sdk.schema) registers by its canonical JSON, whose hash is its
+        `schema_hash`: what a gateway serving the dataset checks at start."""
         ident = dataset_id(dataset or name)
         self.chain.transact(
             self.contract.functions.registerDataset(
@@ -91,6 +95,23 @@ class DatasetsClient:
     def list(self, *, offset: int = 0, limit: int = 100) -> list[Dataset]:
         ids, _total = self.chain.call(self.contract.functions.datasetIds(offset, limit))
         return [self.get(hex32(bytes(i))) for i in ids]
+
+    def set_gateway(self, name_or_id: str, gateway: str, url: str) -> GatewayDesignation:
+        """The signer, the dataset's owner, designates the gateway agency (of its own city,
+        holding GATEWAY) that serves the dataset at `url` and alone records its deliveries.
+        The zero address with an empty URL withdraws the designation."""
+        ident = dataset_id(name_or_id)
+        self.chain.transact(
+            self.contract.functions.setGateway(raw32(ident), to_checksum_address(gateway), url)
+        )
+        return self.gateway(ident)
+
+    def gateway(self, name_or_id: str, block: BlockIdentifier = "latest") -> GatewayDesignation:
+        ident = dataset_id(name_or_id)
+        found = self.chain.call_named(self.contract.functions.gatewayOf(raw32(ident)), block)
+        return GatewayDesignation(
+            dataset_id=ident, gateway=to_checksum_address(found["gateway"]), url=str(found["url"])
+        )
 
 
 class GrantsClient:
@@ -178,8 +199,9 @@ class GrantsClient:
 
     # ------------------------------------------------------------------ reads
 
-    def get(self, grant_id: str) -> Grant:
-        g = self.chain.call_named(self.contract.functions.getGrant(raw32(grant_id)))
+    def get(self, grant_id: str, block: BlockIdentifier = "latest") -> Grant:
+        """The grant as stored at `block`, its status computed for that block's time."""
+        g = self.chain.call_named(self.contract.functions.getGrant(raw32(grant_id)), block)
         return Grant(
             id=GrantId(hex32(grant_id)),
             dataset_id=DatasetId(hex32(bytes(g["datasetId"]))),
@@ -194,7 +216,7 @@ class GrantsClient:
             accesses_used=int(g["accessesUsed"]),
             conditions_hash=hex32(bytes(g["conditionsHash"])),
             stored_status=GrantStatus(int(g["status"])),
-            as_of=utc(self.chain.block_timestamp()),
+            as_of=utc(self.chain.block_timestamp(block)),
         )
 
     def status(self, grant_id: str) -> GrantStatus:

@@ -134,6 +134,7 @@ class LeaksClient:
                 delivered_records=int(d["deliveredRecords"]),
                 registered_at=utc(int(d["registeredAt"])),
                 grantor=to_checksum_address(d["grantor"]),
+                recorded_by=to_checksum_address(d["recordedBy"]),
             )
             for index, d in enumerate(
                 self.chain.call_named(self.contract.functions.deliveriesOf(raw32(grant_id)))

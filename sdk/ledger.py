@@ -20,6 +20,7 @@ from cityledger.sdk.chain import (
     translated_errors,
 )
 from cityledger.sdk.consortium_client import ConsortiumClient
+from cityledger.sdk.deliveries_client import DeliveriesClient
 from cityledger.sdk.errors import LedgerError
 from cityledger.sdk.finality import FinalityProof, verify_certificate
 from cityledger.sdk.grants_client import DatasetsClient, GrantsClient
@@ -49,9 +50,10 @@ def discover_addresses(w3: Web3, consortium: str) -> dict[str, ChecksumAddress]:
 
 class Ledger:
     """A connection to a cityledger chain. Sub-clients: `consortium`, `datasets`, `grants`,
-    `access`, `leaks`, `allocation`, `audit`; `verify_finality` checks a block's certificate."""
+    `access`, `leaks`, `allocation`, `audit`, `deliveries` (data from gateways under a grant);
+    `verify_finality` checks a block's certificate."""
 
-    def __init__(self, chain: Chain, first_block: int = 0) -> None:
+    def __init__(self, chain: Chain, first_block: int = 0, tls_ca: Path | None = None) -> None:
         self.chain = chain
         self.history = History(chain, first_block)
         self.consortium = ConsortiumClient(chain)
@@ -61,6 +63,7 @@ class Ledger:
         self.leaks = LeaksClient(chain)
         self.allocation = AllocationClient(chain)
         self.audit = AuditClient(self.history, self.consortium)
+        self.deliveries = DeliveriesClient(chain, self.grants, self.datasets, self.leaks, tls_ca)
 
     @classmethod
     def connect(
@@ -71,9 +74,12 @@ class Ledger:
         manifest: Manifest | Path | None = None,
         consortium: str | None = None,
         receipt_timeout: float = DEFAULT_RECEIPT_TIMEOUT,
+        tls_ca: Path | None = None,
     ) -> Ledger:
         """Connects to the node at `rpc_url`. Contract addresses come from `manifest` (a Manifest
-        or its JSON file), or from the chain: the Consortium at `consortium` names the others."""
+        or its JSON file), or from the chain: the Consortium at `consortium` names the others.
+        `tls_ca` is the CA file that data gateways' certificates are checked against (the
+        system's trusted CAs when None)."""
         w3 = connect_web3(rpc_url)
         loaded = Manifest.read(manifest) if isinstance(manifest, Path) else manifest
         if loaded is not None:
@@ -83,7 +89,8 @@ class Ledger:
             first_block = 0
         else:
             raise ContractsNotFound("give a deployment manifest or the Consortium address")
-        return cls(Chain(w3, addresses, signer, receipt_timeout=receipt_timeout), first_block)
+        chain = Chain(w3, addresses, signer, receipt_timeout=receipt_timeout)
+        return cls(chain, first_block, tls_ca)
 
     @property
     def address(self) -> ChecksumAddress | None:

@@ -48,6 +48,7 @@ class Role(IntEnum):
     GRANTEE = 2
     AUDITOR = 4
     ALLOCATOR = 8
+    GATEWAY = 16
 
 
 def role_names(mask: int) -> tuple[str, ...]:
@@ -179,10 +180,25 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class GatewayDesignation:
+    """The gateway a dataset's owner designated: its agency address and its URL (the zero
+    address and an empty URL when there is none)."""
+
+    dataset_id: DatasetId
+    gateway: ChecksumAddress
+    url: str
+
+    @property
+    def designated(self) -> bool:
+        return int(self.gateway, 16) != 0
+
+
+@dataclass(frozen=True)
 class AccessRecord:
     grant_id: GrantId
-    accessor: ChecksumAddress
+    accessor: ChecksumAddress  # the grantee
     dataset_id: DatasetId
+    recorded_by: ChecksumAddress  # the grantee, or the dataset's gateway that delivered
     query_hash: Hex32
     record_count: int
     access_number: int
@@ -209,6 +225,19 @@ class Delivery:
     delivered_records: int
     registered_at: datetime
     grantor: ChecksumAddress
+    recorded_by: ChecksumAddress  # the grantor, or the dataset's gateway that delivered
+
+
+@dataclass(frozen=True)
+class GatewayDelivery:
+    """A delivery a gateway recorded (AccessLog.recordDelivery): its access number in the grant,
+    its index among the grant's deliveries in LeakRegistry, and where it is on chain."""
+
+    grant_id: GrantId
+    access_number: int
+    delivery_index: int
+    block_number: int
+    tx_hash: str
 
 
 @dataclass(frozen=True)
