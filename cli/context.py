@@ -77,7 +77,11 @@ class CliState:
             )
         try:
             return Ledger.connect(
-                settings.rpc, signer, manifest=settings.manifest, consortium=settings.consortium
+                settings.rpc,
+                signer,
+                manifest=settings.manifest,
+                consortium=settings.consortium,
+                tls_ca=settings.gateway_ca,
             )
         except LedgerError as exc:
             raise CliError(f"cannot connect to {settings.rpc}: {exc}") from None

@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from cityledger.cli.context import CliError, state
-from cityledger.cli.output import done, show, show_rows
+from cityledger.cli.output import done, jsonable, show, show_rows
 from cityledger.sdk.models import Sensitivity
 
-app = typer.Typer(help="Datasets: register (GRANTOR agency), list, show.", no_args_is_help=True)
+app = typer.Typer(
+    help="Datasets: register and set-gateway (their owner), list, show.", no_args_is_help=True
+)
 
 COLUMNS = ["id", "owner", "sensitivity", "field_count", "registered_at"]
 
@@ -43,6 +45,28 @@ def register(
     done(f"registered dataset {name}: {dataset.id}", dataset, cli.settings.json)
 
 
+@app.command("set-gateway")
+def set_gateway(
+    ctx: typer.Context,
+    dataset: str,
+    gateway: str = typer.Option(
+        ..., "--gateway", help="The gateway agency: 0x address or key name (0x0 withdraws)."
+    ),
+    url: str = typer.Option("", "--url", help="The gateway's https:// URL (empty to withdraw)."),
+) -> None:
+    """Designate the gateway that serves DATASET and alone records its deliveries (the
+    dataset's owner signs; the gateway is a GATEWAY agency of the owner's city)."""
+    cli = state(ctx)
+    address = "0x" + "00" * 20 if gateway in ("0x0", "0x") else cli.address(gateway)
+    designation = cli.ledger().datasets.set_gateway(dataset, address, url)
+    message = (
+        f"dataset {dataset} is served by {designation.gateway} at {designation.url}"
+        if designation.designated
+        else f"dataset {dataset} has no gateway"
+    )
+    done(message, designation, cli.settings.json)
+
+
 @app.command("list")
 def list_datasets(
     ctx: typer.Context,
@@ -59,4 +83,8 @@ def list_datasets(
 def show_dataset(ctx: typer.Context, dataset: str) -> None:
     """One dataset, by name or 0x id."""
     cli = state(ctx)
-    show(cli.ledger(signed=False).datasets.get(dataset), cli.settings.json, title="dataset")
+    ledger = cli.ledger(signed=False)
+    found = ledger.datasets.get(dataset)
+    designation = ledger.datasets.gateway(found.id)
+    shown = {**jsonable(found), "gateway": designation.gateway, "gateway_url": designation.url}
+    show(shown, cli.settings.json, title="dataset")

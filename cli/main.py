@@ -16,6 +16,7 @@ from cityledger.cli import (
     audit_commands,
     city_commands,
     contracts_commands,
+    data_commands,
     dataset_commands,
     grant_commands,
     key_commands,
@@ -52,7 +53,7 @@ def global_options(
 ) -> None:
     """Settings come from these options, then environment variables, then the config file
     (~/.config/cityledger/config.toml or $CITYLEDGER_CONFIG; keys: rpc, key, manifest,
-    consortium, home)."""
+    consortium, home, gateway_ca)."""
     ctx.obj = CliState(
         resolve(rpc=rpc, key=key, as_json=as_json, manifest=manifest, consortium=consortium)
     )
@@ -67,25 +68,26 @@ app.add_typer(grant_commands.app, name="grant")
 app.add_typer(access_commands.app, name="access")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(leak_commands.app, name="leak")
+app.add_typer(data_commands.app, name="data")
 app.add_typer(alloc_commands.app, name="alloc")
 # Contract artifacts.
 app.add_typer(contracts_commands.app, name="contracts")
 
 
-def _stand_in(name: str, missing: str) -> None:
+def _stand_in(name: str, runs: str, extra: str, missing: str) -> None:
     """Registers `name` as a command that explains itself, where only the SDK's dependencies
     are installed: whatever follows it, it says what to install."""
 
     @app.command(
         name,
-        help=f"(needs cityledger[node]: {missing} is not installed)",
+        help=f"(needs cityledger[{extra}]: {missing} is not installed)",
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
         add_help_option=False,
     )
     def unavailable() -> None:
         raise CliError(
-            f"`cityledger {name}` runs a node, whose dependencies are not installed "
-            f"({missing} is missing): pip install 'cityledger[node]'"
+            f"`cityledger {name}` runs {runs}, whose dependencies are not installed "
+            f"({missing} is missing): pip install 'cityledger[{extra}]'"
         )
 
 
@@ -97,8 +99,16 @@ try:
     app.add_typer(node_cli.app, name="node")
     app.add_typer(testnet_cli.app, name="testnet")
 except ModuleNotFoundError as exc:  # an SDK-only install: py-evm, plyvel or uvicorn absent
-    _stand_in("node", str(exc.name))
-    _stand_in("testnet", str(exc.name))
+    _stand_in("node", "a node", "node", str(exc.name))
+    _stand_in("testnet", "a node", "node", str(exc.name))
+
+# Serving data under grants.
+try:
+    from cityledger.gateway import cli as gateway_cli
+
+    app.add_typer(gateway_cli.app, name="gateway")
+except ModuleNotFoundError as exc:  # without the gateway extra: fastapi, duckdb, pyarrow absent
+    _stand_in("gateway", "a data gateway", "gateway", str(exc.name))
 
 # Failures that mean "this did not happen, here is why": one line on stderr, exit 1.
 EXPECTED_FAILURES = (

@@ -17,6 +17,7 @@ ENV_CONFIG = "CITYLEDGER_CONFIG"
 ENV_HOME = "CITYLEDGER_HOME"
 ENV_MANIFEST = "CITYLEDGER_MANIFEST"
 ENV_CONSORTIUM = "CITYLEDGER_CONSORTIUM"
+ENV_GATEWAY_CA = "CITYLEDGER_GATEWAY_CA"
 
 
 class SettingsError(ValueError):
@@ -48,6 +49,7 @@ class Settings:
     home: Path
     manifest: Path | None
     consortium: str | None
+    gateway_ca: Path | None = None  # the CA data gateways' certificates are checked against
 
     @property
     def keys_dir(self) -> Path:
@@ -74,6 +76,7 @@ def resolve(
 
     home = pick(None, ENV_HOME, "home")
     manifest_value = pick(str(manifest) if manifest else None, ENV_MANIFEST, "manifest")
+    gateway_ca = pick(None, ENV_GATEWAY_CA, "gateway_ca")
     return Settings(
         rpc=pick(rpc, ENV_RPC, "rpc") or DEFAULT_RPC,
         key=pick(key, ENV_KEY, "key"),
@@ -81,4 +84,5 @@ def resolve(
         home=Path(home).expanduser() if home else config_dir(),
         manifest=Path(manifest_value).expanduser() if manifest_value else None,
         consortium=pick(consortium, ENV_CONSORTIUM, "consortium"),
+        gateway_ca=Path(gateway_ca).expanduser() if gateway_ca else None,
     )
