@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cityledger.sdk.errors import LedgerError
+from cityledger.testnet import gateways
 from cityledger.testnet.demo import DEMO_FILE, populate
 from cityledger.testnet.network import (
     DEFAULT_PASSPHRASE,
@@ -44,7 +45,8 @@ def up(
     validators: Annotated[int, typer.Option("--validators", help="Number of cities.")] = 4,
     directory: DirOption = DEFAULT_DIR,
     base_port: Annotated[
-        int | None, typer.Option("--base-port", help="First of 2N ports (default: a free range).")
+        int | None,
+        typer.Option("--base-port", help="First of 3N ports (default: a free range)."),
     ] = None,
     observers: Annotated[
         int,
@@ -59,7 +61,8 @@ def up(
     ] = False,
 ) -> None:
     """Create (or resume) the network in DIR, start its nodes, wait until a block is final,
-    and fill a new network with the province's demo data."""
+    fill a new network with the province's demo data, and start the data gateways of the
+    cities that serve datasets."""
     fresh = not (directory / MANIFEST).exists()
     try:
         if not fresh:
@@ -86,6 +89,9 @@ def up(
         config = write_cli_config(info)
         if fresh and not no_demo:
             _fill_with_demo_data(info, passphrase)
+        gateways.start(info, passphrase)
+        with console.status("waiting for the data gateways"):
+            gateways.wait_until_serving(info)
     except TestnetError as exc:
         raise _fail(str(exc)) from None
     _print_status(info)
@@ -96,16 +102,18 @@ def up(
 
 @app.command()
 def status(directory: DirOption = DEFAULT_DIR) -> None:
-    """Each node: running or not, its head block, consensus height and round."""
+    """Each node: running or not, its head block, consensus height and round; each data
+    gateway: running or not, serving or not."""
     _print_status(_existing(directory))
 
 
 @app.command()
 def down(directory: DirOption = DEFAULT_DIR) -> None:
-    """Stop every node of the network (its data stays; `up` resumes it)."""
+    """Stop every gateway and node of the network (its data stays; `up` resumes it)."""
     info = _existing(directory)
+    gateways.stop(info)
     stop(info)
-    console.print(f"stopped {len(info.nodes)} nodes in {directory}")
+    console.print(f"stopped {len(info.nodes)} nodes and their gateways in {directory}")
 
 
 def _fill_with_demo_data(info: TestnetInfo, passphrase: str) -> None:
@@ -155,5 +163,24 @@ def _print_status(info: TestnetInfo) -> None:
             str(node.pid) if running else "stopped",
             "?" if head is None else str(head),
             consensus,
+        )
+    Console().print(table)
+    served = gateways.configured(info)
+    if not served:
+        return
+    table = Table(title="data gateways")
+    for column in ("city", "gateway", "url", "pid", "state"):
+        table.add_column(column)
+    for gateway in served:
+        running = is_running(gateway.pid)
+        state = "stopped"
+        if running:
+            state = "serving" if gateways.serving(info, gateway) else "not answering"
+        table.add_row(
+            gateway.city,
+            gateway.address,
+            gateway.url,
+            str(gateway.pid) if running else "stopped",
+            state,
         )
     Console().print(table)

@@ -21,12 +21,16 @@ from cityledger.sdk.merkle import root_hash
 from cityledger.sdk.models import Grant, IncidentStatus, RoundStatus, Sensitivity
 from cityledger.sdk.offers import GrantOffer
 from cityledger.sdk.signers import load_keystore
+from cityledger.testnet import gateways
+from cityledger.testnet.demo_data import SCHEMA as TRAVEL_SCHEMA
+from cityledger.testnet.demo_datasets import (
+    ICU_DATASET,
+    TRAFFIC_DATASET,
+    TRAVEL_DATASET,
+    prepare,
+)
 from cityledger.testnet.network import AccountInfo, TestnetInfo
 
-TRAVEL_DATASET = "jiamusi/epidemic-travel-trace"
-TRAVEL_FIELDS = ("id_hash", "name", "phone", "trajectory", "test_result", "visit_time", "cell_id")
-ICU_DATASET = "harbin/icu-bed-occupancy"
-TRAFFIC_DATASET = "qiqihar/road-traffic-flow"
 DEMO_FILE = "demo.json"
 
 
@@ -35,12 +39,14 @@ def _slug(city: str) -> str:
 
 
 def field_mask(*names: str) -> int:
-    return sum(1 << TRAVEL_FIELDS.index(name) for name in names)
+    """The travel trace's fields by name, as a grant's field scope."""
+    return TRAVEL_SCHEMA.field_mask(names)
 
 
 @dataclass(frozen=True)
 class DemoSummary:
     datasets: dict[str, str]
+    gateways: dict[str, str]  # dataset name -> the URL of its gateway
     grants: dict[str, str]  # state -> grant id
     incident: int
     pool: int
@@ -126,25 +132,30 @@ def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> 
     actors = _Actors(info, passphrase)
     cities = [n.city for n in info.nodes if n.validating]
 
-    say("datasets: the big-data centres register what they hold (schemas by hash)")
-    actors("jiamusi-bdc").datasets.register(
-        TRAVEL_DATASET,
-        schema=",".join(TRAVEL_FIELDS),
-        field_count=len(TRAVEL_FIELDS),
-        sensitivity=Sensitivity.RESTRICTED,
-    )
-    actors("harbin-bdc").datasets.register(
-        ICU_DATASET, schema="hospital_id,beds_total,beds_free,updated", field_count=4
-    )
-    actors("qiqihar-bdc").datasets.register(
-        TRAFFIC_DATASET,
-        schema="segment,hour,vehicles,speed",
-        field_count=4,
-        sensitivity=Sensitivity.INTERNAL,
-    )
+    say("datasets: synthetic files, their schemas and the owners' dataset secrets")
+    datasets = prepare(Path(info.directory), passphrase)
+    say("datasets: the big-data centres register them (schemas by hash) and their gateways")
+    sensitivity = {
+        TRAVEL_DATASET: Sensitivity.RESTRICTED,
+        ICU_DATASET: Sensitivity.CONFIDENTIAL,
+        TRAFFIC_DATASET: Sensitivity.INTERNAL,
+    }
+    served: dict[str, str] = {}
+    for dataset in datasets.values():
+        owner = actors(dataset.owner)
+        owner.datasets.register(
+            dataset.name,
+            schema=dataset.schema.canonical_json(),
+            field_count=len(dataset.schema.columns),
+            sensitivity=sensitivity[dataset.name],
+        )
+        gateway = next(g for g in info.gateways if g.city == dataset.city)
+        owner.datasets.set_gateway(dataset.name, gateway.address, gateway.url)
+        gateways.configure(info, gateway, [dataset.source])
+        served[dataset.name] = gateway.url
 
     say("grant: Jiamusi signs an offer offline, Harbin Health countersigns and submits")
-    epidemic_fields = field_mask("id_hash", "trajectory", "test_result")
+    epidemic_fields = field_mask("id_hash", "visit_time", "latitude", "longitude", "test_result")
     offer = _offer(
         actors,
         "jiamusi-bdc",
@@ -232,7 +243,7 @@ def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> 
         TRAVEL_DATASET,
         accept=True,
         purpose="fugitive-search",
-        fields=field_mask("id_hash", "trajectory"),
+        fields=field_mask("id_hash", "visit_time", "cell_id"),
         days=30,
         quota=20,
     )
@@ -280,9 +291,8 @@ def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> 
     actors(f"{_slug(receiver)}-emergency").allocation.confirm_receipt(pool.id, round_.id, allocated)
 
     summary = DemoSummary(
-        datasets={
-            name: dataset_id(name) for name in (TRAVEL_DATASET, ICU_DATASET, TRAFFIC_DATASET)
-        },
+        datasets={name: dataset_id(name) for name in datasets},
+        gateways=served,
         grants={
             "active": active.id,
             "offered": pending.id,

@@ -35,9 +35,11 @@ from cityledger.testnet.province import (
     AUDIT_OFFICE_CITY,
     CITY_AGENCIES,
     EXTRA_CITIES,
+    GATEWAY,
     PROVINCE,
     city_names,
 )
+from cityledger.testnet.tls import create_ca, issue_server_certificate
 
 MANIFEST = "testnet.json"
 DEFAULT_CHAIN_ID = 4242
@@ -71,6 +73,24 @@ class NodeInfo:
 
 
 @dataclass
+class GatewayInfo:
+    """A city's data gateway: its agency key, where it listens, its TLS certificate, and its
+    config file (written once the city has datasets to serve: a gateway without one is not
+    started)."""
+
+    city: str
+    address: str
+    keystore: str
+    url: str
+    port: int
+    tls_cert: str
+    tls_key: str
+    config: str
+    log_file: str
+    pid: int | None = None
+
+
+@dataclass
 class AccountInfo:
     name: str
     city: str
@@ -90,10 +110,16 @@ class TestnetInfo:
     agencies: list[AccountInfo]
     keystore_passphrase_hint: str = f"'{DEFAULT_PASSPHRASE}' unless --passphrase was given"
     options: dict[str, float] = field(default_factory=dict)
+    gateways: list[GatewayInfo] = field(default_factory=list)
 
     @property
     def manifest(self) -> Path:
         return Path(self.directory) / MANIFEST
+
+    @property
+    def tls_ca(self) -> Path:
+        """The network's CA certificate, which signed every gateway's certificate."""
+        return Path(self.directory) / "tls" / "ca.pem"
 
     def write(self) -> None:
         self.manifest.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -112,6 +138,7 @@ class TestnetInfo:
                 agencies=[AccountInfo(**a) for a in raw["agencies"]],
                 keystore_passphrase_hint=str(raw["keystore_passphrase_hint"]),
                 options={k: float(v) for k, v in raw.get("options", {}).items()},
+                gateways=[GatewayInfo(**g) for g in raw.get("gateways", [])],
             )
         except FileNotFoundError:
             raise TestnetError(
@@ -168,7 +195,9 @@ def create(
     directory.mkdir(parents=True, exist_ok=True)
     keys_dir = directory / "keys"
     keys_dir.mkdir(exist_ok=True)
-    base = base_port if base_port is not None else free_port_range(2 * (validators + observers))
+    # Each node an RPC and a p2p port, then each founding city's gateway one.
+    ports = 2 * (validators + observers) + validators
+    base = base_port if base_port is not None else free_port_range(ports)
     cities = city_names(validators)
     joining = tuple(c for c in EXTRA_CITIES if c not in cities)[:observers]
     if len(joining) < observers:
@@ -243,6 +272,29 @@ def create(
             DataDir(Path(node.data_dir)).network
         )
 
+    tls = directory / "tls"
+    create_ca(tls)
+    gateways = []
+    for i, city in enumerate(cities):
+        slug = city.lower().replace(" ", "-")
+        port = base + 2 * len(names) + i
+        cert, cert_key = issue_server_certificate(tls, f"{slug}-gateway", "127.0.0.1")
+        folder = directory / "gateways" / slug
+        gateway = next(a for a in agencies if a.city == city and a.roles == GATEWAY)
+        gateways.append(
+            GatewayInfo(
+                city=city,
+                address=gateway.address,
+                keystore=gateway.keystore,
+                url=f"https://127.0.0.1:{port}",
+                port=port,
+                tls_cert=str(cert.resolve()),
+                tls_key=str(cert_key.resolve()),
+                config=str((folder / "gateway.toml").resolve()),
+                log_file=str((folder / "gateway.log").resolve()),
+            )
+        )
+
     info = TestnetInfo(
         chain_id=chain_id,
         directory=str(directory.resolve()),
@@ -251,6 +303,7 @@ def create(
         admins=admins,
         agencies=agencies,
         options={"round_timeout": round_timeout, "max_round_timeout": max_round_timeout},
+        gateways=gateways,
     )
     info.write()
     return info
@@ -391,5 +444,6 @@ def write_cli_config(info: TestnetInfo) -> Path:
         f'rpc = "{info.nodes[0].rpc_url}"\n'
         f'consortium = "{info.system_contracts["Consortium"]}"\n'
         f'home = "{info.directory}"\n'
+        f'gateway_ca = "{info.tls_ca}"\n'
     )
     return path

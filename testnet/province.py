@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GRANTOR, GRANTEE, AUDITOR, ALLOCATOR = 1, 2, 4, 8
+GRANTOR, GRANTEE, AUDITOR, ALLOCATOR, GATEWAY = 1, 2, 4, 8, 16
 
 PROVINCE = "Heilongjiang"
 CITIES = ("Harbin", "Qiqihar", "Mudanjiang", "Jiamusi", "Daqing")
@@ -28,6 +28,8 @@ CITY_AGENCIES = (
     AgencyKind("police", "Public Security Bureau", GRANTEE),
     AgencyKind("transport", "Transport Bureau", GRANTEE),
     AgencyKind("emergency", "Emergency Management Bureau", ALLOCATOR | GRANTEE),
+    # The key of the Big Data Center's data gateway: it records deliveries, nothing else.
+    AgencyKind("gateway", "Data Gateway", GATEWAY),
 )
 AUDIT_OFFICE = AgencyKind("audit", "Provincial Data Audit Office", AUDITOR)
 AUDIT_OFFICE_CITY = "Harbin"
