@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from cityledger.fingerprint import columns, pseudonyms
@@ -57,8 +58,11 @@ class Reference:
 
     @classmethod
     def load(cls, path: Path, schema: DatasetSchema, keys: DatasetKeys) -> Reference:
-        """The original data from a Parquet file."""
+        """The original data from a Parquet file, or a CSV file (by its suffix)."""
         try:
+            if path.suffix.lower() == ".csv":
+                options = pa_csv.ConvertOptions(include_columns=list(schema.names))
+                return cls(schema, keys, pa_csv.read_csv(path, convert_options=options))
             return cls(schema, keys, pq.read_table(path, columns=list(schema.names)))
         except (pa.ArrowException, OSError) as exc:
             raise FingerprintError(f"cannot read the original data {path}: {exc}") from None

@@ -87,7 +87,8 @@ class Decoded:
 
 
 def decode(values: Iterable[str | None]) -> Decoded:
-    """The distinct values that have a pseudonym's shape; other values are left out."""
+    """The distinct values that have a pseudonym's shape; other values are left out. Two
+    spellings of one pseudonym (case, Crockford's O for 0) are two values with one block."""
     shaped = sorted(
         {
             v
@@ -96,9 +97,9 @@ def decode(values: Iterable[str | None]) -> Decoded:
         }
     )
     raw = np.frombuffer("".join(shaped).encode(), dtype=np.uint8).reshape(-1, LENGTH)
-    values = _DECODE[raw[:, len(PREFIX) :]]
-    ok = (values >= 0).all(axis=1) & (values[:, TAG_CHARS] < 8)  # two leading zero bits
-    digits = values[ok].astype(np.uint8)
+    read = _DECODE[raw[:, len(PREFIX) :]]
+    ok = (read >= 0).all(axis=1) & (read[:, TAG_CHARS] < 8)  # two leading zero bits
+    digits = read[ok].astype(np.uint8)
     tags = (digits[:, :TAG_CHARS].astype(np.int64) * np.array([1024, 32, 1])).sum(axis=1)
     bits = np.unpackbits(digits[:, TAG_CHARS:, None], axis=2)[:, :, 3:]
     bits = bits.reshape(len(digits), 5 * BLOCK_CHARS)

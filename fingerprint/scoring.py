@@ -198,9 +198,11 @@ def observe(leaked: LeakedTable, reference: Reference, grants: Sequence[GrantKey
     schema = reference.schema
     mapping = map_columns(leaked, reference)
     matches = match_rows(leaked, mapping, reference, grants)
-    originals, first = np.unique(matches.original_rows, return_index=True)
-    row_of_match = np.searchsorted(originals, matches.original_rows)
-    digests = reference.digests(originals)
+    originals = np.unique(matches.original_rows)
+    # Rows with equal keys share a digest, and so their marks: each digest counts once.
+    digests, of_original = np.unique(reference.digests(originals), axis=0, return_inverse=True)
+    row_of_match = of_original.reshape(-1)[np.searchsorted(originals, matches.original_rows)]
+    _, first = np.unique(row_of_match, return_index=True)
 
     slots = code.slots(schema)
     parts: list[Cells] = []
@@ -323,12 +325,16 @@ def score(
 def _pseudonym_channel(observations: Observations, grant: CandidateGrant, key: GrantKey) -> Channel:
     """Valid pseudonyms among the distinct values carrying the grant's tag, in columns it was
     granted: under "not made with this key" each is valid with probability 2^-32."""
-    tried = valid = 0
-    for column in observations.pseudonyms:
-        if column.field not in grant.fields:
-            continue
-        tagged = column.decoded.blocks[column.decoded.tags == key.tag]
-        tried += len(tagged)
-        valid += int(pseudonyms.open_blocks(key, tagged)[0].sum())
-    log_p = binomial_log_sf(tried, valid, PARAMETERS.forgery_probability)
-    return Channel(valid, tried, log_p)
+    tagged = [
+        column.decoded.blocks[column.decoded.tags == key.tag]
+        for column in observations.pseudonyms
+        if column.field in grant.fields
+    ]
+    blocks = np.concatenate([np.zeros((0, 16), np.uint8), *tagged])
+    if len(blocks) > 1:
+        # One block written twice ("P0..." and "po...", or in two columns) is one trial: its
+        # validity is one event.
+        blocks = np.unique(blocks, axis=0)
+    valid = int(pseudonyms.open_blocks(key, blocks)[0].sum())
+    log_p = binomial_log_sf(len(blocks), valid, PARAMETERS.forgery_probability)
+    return Channel(valid, len(blocks), log_p)

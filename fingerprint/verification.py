@@ -129,8 +129,8 @@ class Reveal:
             raise FindingRejected(f"{path} is not a valid reveal file ({exc})") from None
 
     @classmethod
-    def from_json_object(cls, obj: dict[str, Any]) -> Reveal:
-        if obj.get("format") != FORMAT:
+    def from_json_object(cls, obj: Any) -> Reveal:
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise ValueError(f"format is not {FORMAT}")
         return cls(
             dataset_id=hex32(obj["datasetId"]),

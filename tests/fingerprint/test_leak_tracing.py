@@ -9,11 +9,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from fingerprint_helpers import World, from_xlsx, grant_id, mixed, sample, to_xlsx, write_csv
 
-from cityledger.fingerprint.scoring import TraceReport
-from cityledger.testnet.demo_data import generate
+from cityledger.fingerprint.marking import Marker
+from cityledger.fingerprint.matching import Reference
+from cityledger.fingerprint.reading import read_leak
+from cityledger.fingerprint.scoring import TraceReport, observe, trace
+from cityledger.testnet.demo_data import SCHEMA, generate
 
 LEAKER = 3
 FIVE_PERCENT = 5_000
@@ -172,3 +176,32 @@ def test_another_dataset_attributes_nobody(world: World, tmp_path: Path) -> None
     )  # marks' shape, no mark
     report = world.trace(write_csv(moved, tmp_path / "other.csv"))
     assert report.attributed == ()
+
+
+def test_the_original_read_from_parquet_or_csv_traces_alike(
+    world: World, leak: pa.Table, tmp_path: Path
+) -> None:
+    write_csv(world.table, tmp_path / "original.csv")
+    pq.write_table(world.table, tmp_path / "original.parquet")
+    evidence = write_csv(leak.slice(0, 300).drop(["id_hash"]), tmp_path / "leak.csv")
+    reports = [
+        trace(evidence, Reference.load(tmp_path / name, SCHEMA, world.keys), world.candidates)
+        for name in ("original.csv", "original.parquet")
+    ]
+    assert reports[0].to_json() == reports[1].to_json()
+    assert attributed(reports[0]) == {LEAKER}
+
+
+def test_rows_sharing_a_key_share_their_marks_and_count_once(world: World, tmp_path: Path) -> None:
+    """Two rows with one key (here: the same visit logged at two places) carry the same
+    marks; counting both would overstate the evidence."""
+    table = world.table.slice(0, 1000)
+    elsewhere = table.set_column(4, "latitude", pc.add(table["latitude"], 0.01))
+    doubled = pa.concat_tables([table, elsewhere])
+    reference = Reference(SCHEMA, world.keys, doubled)
+    marker = Marker(SCHEMA, world.keys, grant_id(LEAKER))
+    copy = marker.mark_table(doubled, ["visit_time", "latitude", "longitude"])
+    observations = observe(read_leak(write_csv(copy, tmp_path / "leak.csv")), reference, [])
+    assert len(observations.leaked_rows) == copy.num_rows // 2
+    cells = observations.cells.row * 8 + observations.cells.field
+    assert len(np.unique(cells)) == len(cells) == 3 * copy.num_rows // 2

@@ -9,6 +9,13 @@ from hypothesis import strategies as st
 
 from cityledger.fingerprint import pseudonyms
 from cityledger.fingerprint.keys import DatasetKeys
+from cityledger.fingerprint.scoring import (
+    CandidateGrant,
+    Cells,
+    Observations,
+    PseudonymColumn,
+    score,
+)
 from cityledger.testnet.demo_data import DATASET
 
 KEYS = DatasetKeys(DATASET, bytes(range(32)))
@@ -41,3 +48,29 @@ def test_made_up_values_of_the_right_shape_do_not_open() -> None:
     decoded = pseudonyms.decode(made_up)
     assert len(decoded.values) > 4_000  # those whose block fits in 128 bits
     assert not pseudonyms.open_blocks(GRANT, decoded.blocks)[0].any()
+
+
+def test_one_pseudonym_spelt_twice_counts_once() -> None:
+    """ "P0..." and "po...": one block, so one trial for the binomial tail, not two."""
+    text = pseudonyms.encode(GRANT, np.zeros((1, 12), np.uint8))[0].tobytes().decode()
+    spellings = [text, text.lower().replace("0", "o")]
+    none = np.zeros(0, dtype=np.intp)
+    observations = Observations(
+        digests=np.zeros((0, 15), np.uint8),
+        leaked_rows=none,
+        cells=Cells(
+            none, none, none, none, np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.uint32)
+        ),
+        pseudonyms=(
+            PseudonymColumn(0, 0, pseudonyms.decode(spellings)),
+            PseudonymColumn(1, 0, pseudonyms.decode([text])),
+        ),
+        positions={},
+    )
+    (result,) = score(
+        observations, [(CandidateGrant(GRANT.grant_id, "x", frozenset({0})), GRANT)], family=1
+    )
+    assert (
+        result.channels["pseudonyms"].statistic,
+        result.channels["pseudonyms"].observations,
+    ) == (1, 1)
