@@ -5,13 +5,18 @@ run in order and each leaves every node running again."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from byzantine_proposer import STRANGER, UNPROTECTED
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
@@ -37,6 +42,7 @@ from cityledger.testnet.network import (
     TestnetInfo,
     block_number,
     create,
+    node_command,
     start,
     start_node,
     stop,
@@ -188,6 +194,109 @@ def test_two_of_four_down_stops_finality_until_one_returns(network: Network) -> 
     assert number > before  # the returning proposer's first block may be empty: its pool was
     # Node start-up (a few seconds) plus at most a few capped round timeouts.
     assert resumed_after < 30 + 3 * MAX_ROUND_TIMEOUT
+    wait_for_block(network.info, number)
+
+
+def start_byzantine(info: TestnetInfo, node: NodeInfo) -> None:
+    """Runs `node` as byzantine_proposer.py: it proposes blocks with forbidden transactions."""
+    command = node_command(info, node)
+    assert command[1:3] == ["-m", "cityledger.node"]
+    command[1:3] = [str(Path(__file__).parent / "byzantine_proposer.py")]
+    with open(node.log_file, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "BYZANTINE_CHAIN_ID": str(info.chain_id)},
+            start_new_session=True,
+        )
+    node.pid = process.pid
+    info.write()
+
+
+def refusals(node: NodeInfo) -> list[str]:
+    """The reasons `node` logged for the proposed blocks it refused."""
+    lines = Path(node.log_file).read_text().splitlines()
+    return [
+        str(entry.get("reason"))
+        for entry in map(json.loads, (line for line in lines if line.startswith("{")))
+        if entry.get("msg") == "invalid block"
+    ]
+
+
+def test_a_proposer_of_forbidden_transactions_is_refused_and_the_network_goes_on(
+    network: Network,
+) -> None:
+    qiqihar = network.node("Qiqihar")
+    stop_node(network.info, qiqihar)
+    start_byzantine(network.info, qiqihar)
+    try:
+        # Qiqihar (validator 1 of 4) proposes round 0 of every fourth height: drive past two.
+        first = block_number(network.node("Harbin"))
+        assert first is not None
+        while (block_number(network.node("Harbin")) or 0) < first + 8:
+            network.receipt("Harbin", network.register_agency("Harbin", "Harbin"))
+        head = block_number(network.node("Harbin"))
+        assert head is not None
+    finally:
+        stop_node(network.info, qiqihar)
+        start_node(network.info, qiqihar)
+    strangers = {a.lower() for a in (STRANGER.address, UNPROTECTED.address)}
+    for number in range(first + 1, head + 1):
+        block = network.w3("Harbin").eth.get_block(number, full_transactions=True)
+        senders = {str(tx["from"]).lower() for tx in block["transactions"] if isinstance(tx, dict)}
+        assert not senders & strangers
+    # Every honest validator refused the forbidden blocks by the admission rule they broke.
+    for city in ("Harbin", "Mudanjiang", "Jiamusi"):
+        reasons = refusals(network.node(city))
+        assert any("not a registered agency" in r for r in reasons), (city, reasons)
+    wait_for_block(network.info, head)
+
+
+def test_heavy_calls_on_one_node_leave_the_network_and_cheap_requests_going(
+    network: Network,
+) -> None:
+    harbin = network.node("Harbin")
+    endless: dict[str, Any] = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "eth_call",
+        "params": [{"data": "0x5b600056"}],
+    }
+    stop_calls = time.monotonic() + 15
+    answers: list[dict[str, Any]] = []
+
+    def call_forever() -> None:
+        while time.monotonic() < stop_calls:
+            answers.append(requests.post(harbin.rpc_url, json=endless, timeout=60).json())
+
+    callers = [threading.Thread(target=call_forever) for _ in range(6)]
+    for caller in callers:
+        caller.start()
+    try:
+        time.sleep(1)
+        latencies = []
+        for _ in range(10):
+            started = time.monotonic()
+            assert requests.post(
+                harbin.rpc_url,
+                json={"jsonrpc": "2.0", "id": 2, "method": "eth_chainId", "params": []},
+                timeout=30,
+            ).json()["result"] == hex(network.info.chain_id)
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.2)
+        # Transactions sent to the busy node are final meanwhile.
+        number = network.receipt("Harbin", network.register_agency("Harbin", "Harbin"), 60)
+    finally:
+        for caller in callers:
+            caller.join()
+    # A functional bound, far above the few milliseconds it takes: nothing waited for the calls.
+    assert max(latencies) < 2.0, latencies
+    assert answers and all(
+        a["error"]["message"] == "execution aborted (timeout = 5 s)"
+        or "busy" in a["error"]["message"]
+        for a in answers
+    ), answers[:3]
     wait_for_block(network.info, number)
 
 
