@@ -124,4 +124,7 @@ def write_dev_info(data_dir: DataDir, genesis: Genesis, rpc_url: str) -> None:
             "warning": "DEV ONLY: this key is stored in plain text; never use it on a real network",
         },
     }
+    # It holds a private key: readable by the node's user only, like node.key.
+    data_dir.dev_info.touch(mode=0o600)
+    data_dir.dev_info.chmod(0o600)
     data_dir.dev_info.write_text(json.dumps(info, indent=2) + "\n")

@@ -202,3 +202,8 @@ def test_random_bodies_get_json_rpc_errors(node: NodeProcess, body: bytes) -> No
             assert answer["jsonrpc"] == "2.0"
             assert "error" in answer
     assert node.rpc("eth_chainId")["result"] == hex(node.dev_info["chainId"])
+
+
+def test_the_dev_key_file_is_readable_by_its_owner_only(node: NodeProcess) -> None:
+    for secret in ("dev.json", "node.key"):
+        assert (node.data_dir / secret).stat().st_mode & 0o077 == 0, secret
