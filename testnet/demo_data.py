@@ -1,5 +1,7 @@
 """The demo dataset "jiamusi/epidemic-travel-trace": synthetic visits of synthetic people to
-places in and around Jiamusi, shaped like an epidemic travel trace (one row a visit).
+places in and around Jiamusi, shaped like an epidemic travel trace (one row a visit); and the
+demo's leaks of it: samples of delivered copies, copies mixed by colluding grantees, and
+spreadsheets.
 
 Nothing in it is real: ids hash a made-up person number, names read "Synthetic Person 00042",
 phone numbers sit in a block no operator assigns (+86 100 ...), and places are drawn around
@@ -7,14 +9,17 @@ made-up cell sites. The same seed and row count always give the same table.
 
     table = generate(100_000)
     write(table, Path("data"))  # data/epidemic-travel-trace.csv and .parquet
+    write_spreadsheet(sample(copy, 5_000, seed=1), Path("leak.xlsx"))
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -103,3 +108,85 @@ def write(table: pa.Table, directory: Path) -> tuple[Path, Path]:
     pa_csv.write_csv(table, csv_path)
     pq.write_table(table, parquet_path)
     return csv_path, parquet_path
+
+
+def sample(table: pa.Table, rows: int, seed: int) -> pa.Table:
+    """`rows` rows of `table` drawn at random, in their original order."""
+    rng = np.random.default_rng(seed)
+    return table.take(np.sort(rng.choice(table.num_rows, rows, replace=False)))
+
+
+def collude(
+    copies: Sequence[pa.Table], rows: int, seed: int, by: Literal["rows", "majority"]
+) -> pa.Table:
+    """What colluding grantees make of their marked copies: `rows` visits, each taken whole from
+    one colluder that holds it (by="rows"), or each cell the value most colluders holding the
+    visit agree on, ties broken at random (by="majority"; in a row's identifier, which differs
+    in every copy, one holder's value). Colluders line their copies up as anyone can: by the
+    unmarked columns and the marked ones rounded to their precision."""
+    rng = np.random.default_rng(seed)
+    names = copies[0].column_names
+    places = [_visits(copy) for copy in copies]
+    visits = sorted(set().union(*places))
+    chosen = [visits[i] for i in np.sort(rng.choice(len(visits), rows, replace=False))]
+    values = [{name: copy.column(name).to_pylist() for name in names} for copy in copies]
+    quantities = {c.name for c in SCHEMA.columns if c.precision is not None}
+    out: dict[str, list[object]] = {name: [] for name in names}
+    for visit in chosen:
+        holders = [
+            (v, place[visit]) for v, place in zip(values, places, strict=True) if visit in place
+        ]
+        whole = holders[rng.integers(len(holders))]
+        for name in names:
+            if by == "rows" or name not in quantities:
+                out[name].append(whole[0][name][whole[1]])
+                continue
+            votes: dict[object, int] = {}
+            for copy, row in holders:
+                votes[copy[name][row]] = votes.get(copy[name][row], 0) + 1
+            winners = [v for v, n in votes.items() if n == max(votes.values())]
+            out[name].append(winners[rng.integers(len(winners))])
+    return pa.table({name: pa.array(out[name], copies[0].column(name).type) for name in names})
+
+
+def _visits(copy: pa.Table) -> dict[tuple[object, ...], int]:
+    """Each row of a copy by what every copy shows alike: labels, and marked values at their
+    declared precision."""
+    parts = []
+    for name in copy.column_names:
+        column = SCHEMA.column(name)
+        if column.markable and column.precision is None:
+            continue  # pseudonyms differ from copy to copy
+        if column.precision is None:
+            parts.append(copy.column(name).to_pylist())
+            continue
+        values = copy.column(name)
+        if pa.types.is_timestamp(values.type):
+            values = values.cast(pa.int64())
+        step = float(column.precision)
+        parts.append(
+            np.rint(values.to_numpy(zero_copy_only=False) / step).astype(np.int64).tolist()
+        )
+    return {key: row for row, key in enumerate(zip(*parts, strict=True))}
+
+
+def write_spreadsheet(table: pa.Table, path: Path) -> Path:
+    """The table as an XLSX workbook, typed the way a spreadsheet program keeps it: numbers as
+    numbers, times as dates shown to the minute, everything else as text."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("leak")
+    sheet.append(table.column_names)
+    columns = [table.column(name).to_pylist() for name in table.column_names]
+    for row in zip(*columns, strict=True):
+        cells = []
+        for value in row:
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, datetime):
+                cell.number_format = "m/d/yyyy h:mm"
+            cells.append(cell)
+        sheet.append(cells)
+    book.save(path)
+    return path

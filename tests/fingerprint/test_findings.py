@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from eth_utils import keccak
-from fingerprint_helpers import World, grant_id, sample, write_csv
+from fingerprint_helpers import World, grant_id, write_csv
 
 from cityledger.fingerprint.commitment import DeliveryCommitment, file_hash
 from cityledger.fingerprint.errors import FindingRejected, FingerprintError
@@ -24,7 +24,7 @@ from cityledger.fingerprint.verification import (
     make_reveal,
     verify_finding,
 )
-from cityledger.testnet.demo_data import SCHEMA
+from cityledger.testnet.demo_data import SCHEMA, sample
 
 LEAKER = 7
 DELIVERED = datetime(2026, 11, 1, tzinfo=UTC)

@@ -5,19 +5,20 @@ whatever was done to the file."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from fingerprint_helpers import World, from_xlsx, grant_id, mixed, sample, to_xlsx, write_csv
+from fingerprint_helpers import World, from_xlsx, grant_id, to_xlsx, write_csv
 
 from cityledger.fingerprint.marking import Marker
 from cityledger.fingerprint.matching import Reference
 from cityledger.fingerprint.reading import read_leak
 from cityledger.fingerprint.scoring import TraceReport, observe, trace
-from cityledger.testnet.demo_data import SCHEMA, generate
+from cityledger.testnet.demo_data import SCHEMA, collude, generate, sample
 
 LEAKER = 3
 FIVE_PERCENT = 5_000
@@ -151,14 +152,13 @@ def test_a_fifth_of_the_rows_replaced_by_rows_from_elsewhere(
     [((1, 2), "rows"), ((4, 5, 6), "rows"), ((1, 2), "majority"), ((4, 5, 6), "majority")],
 )
 def test_coalitions_are_named_whole(
-    world: World, coalition: tuple[int, ...], by: str, tmp_path: Path
+    world: World, coalition: tuple[int, ...], by: Literal["rows", "majority"], tmp_path: Path
 ) -> None:
     """Mixed by rows, ids kept; by per-cell majority, ids dropped (they differ in every copy),
     so the code alone must name every colluder."""
-    columns = ["id_hash", *(c for c in world.copy(1).column_names if c != "id_hash")]
+    table = collude([world.copy(n) for n in coalition], FIVE_PERCENT, seed=5, by=by)
     if by == "majority":
-        columns.remove("id_hash")
-    table = mixed(world, coalition, FIVE_PERCENT, by=by, seed=5, columns=columns)
+        table = table.drop(["id_hash"])
     assert_attributed(world.trace(write_csv(table, tmp_path / "leak.csv")), *coalition)
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fingerprint_helpers import World, mixed, write_csv
+from fingerprint_helpers import World, write_csv
 
 from cityledger.fingerprint.keys import GrantKey
 from cityledger.fingerprint.reading import read_leak
 from cityledger.fingerprint.scoring import CandidateGrant, observe, score
+from cityledger.testnet.demo_data import collude
 
 INNOCENTS = 100_000
 ALPHAS = (0.5, 0.1, 0.01, 1e-3, 1e-4)
@@ -20,8 +21,7 @@ ALPHAS = (0.5, 0.1, 0.01, 1e-3, 1e-4)
 @pytest.mark.slow
 def test_innocent_p_values_are_no_smaller_than_the_bound(world: World, tmp_path: Path) -> None:
     # A leak with every channel present: two colluders' rows, ids kept, 500 rows (1,500 cells).
-    columns = list(world.copy(1).column_names)
-    leak = mixed(world, (1, 2), 500, by="rows", seed=9, columns=columns)
+    leak = collude([world.copy(1), world.copy(2)], 500, seed=9, by="rows")
     path = write_csv(leak, tmp_path / "leak.csv")
     observations = observe(read_leak(path), world.reference, [])
     assert len(observations.cells.row) > 1_000 and observations.pseudonyms
