@@ -236,6 +236,9 @@ def _xlsx(path: Path, limits: Limits) -> tuple[list[str], list[list[Cell]]]:
         raise LeakFileError(f"{path.name} is not a readable XLSX workbook ({exc})") from None
     try:
         sheet = workbook.worksheets[0]
+        # The sheet's declared size is not trusted (a hostile one pads every row to 16,384
+        # cells) nor needed (without one, openpyxl would first scan the whole sheet for it).
+        sheet.reset_dimensions()
         rows: list[list[Cell]] = []
         budget = _Budget(limits)
         for values in sheet.iter_rows(values_only=True):
