@@ -8,6 +8,12 @@ import {IConsortium, Roles} from "./IConsortium.sol";
 /// auditor role and changing a rule are proposals that pass with the votes of more than two
 /// thirds of the member cities and expire when not passed before their deadline. The node reads
 /// `getValidators()` at the parent block to know who validates the next one.
+///
+/// Membership is counted: each admission of a city starts a new membership. Votes and agencies
+/// belong to the membership in which they were cast or registered, so a city removed and later
+/// readmitted starts afresh: its earlier votes do not count again and its earlier agencies stay
+/// inactive until its admin registers them again. A city does not vote on its own removal:
+/// removal needs more than two thirds of the other members, so no city can veto it.
 /// @dev The founding cities are registered by the deployer during a bootstrap phase that
 /// `finishBootstrap()` ends for good; a genesis built by the node ends it before block 0.
 contract Consortium is IConsortium {
@@ -40,6 +46,7 @@ contract Consortium is IConsortium {
         bytes32 region;
         CityStatus status;
         uint64 admittedAt;
+        uint32 membership; // how many times the city has been admitted; the current membership
     }
 
     struct Agency {
@@ -47,6 +54,7 @@ contract Consortium is IConsortium {
         string name;
         uint8 roles;
         bool active;
+        uint32 membership; // the city's membership it was registered in
     }
 
     struct Proposal {
@@ -81,7 +89,8 @@ contract Consortium is IConsortium {
     uint256 private _memberCount;
 
     Proposal[] private _proposals; // proposal id = index + 1
-    mapping(uint256 => mapping(bytes32 => bool)) private _voted;
+    // The membership of the city when it voted (0: it has not voted).
+    mapping(uint256 => mapping(bytes32 => uint32)) private _votedIn;
 
     event CityAdmitted(bytes32 indexed cityId, string name, address admin, address validator, bytes32 region);
     event CityRemoved(bytes32 indexed cityId);
@@ -121,6 +130,7 @@ contract Consortium is IConsortium {
     error AlreadyVoted(uint256 proposalId, bytes32 cityId);
     error InvalidRuleValue(bytes32 key, uint256 value);
     error NotEnoughVotes(uint256 proposalId, uint256 votes, uint256 needed);
+    error VoteOnOwnRemoval(uint256 proposalId, bytes32 cityId);
 
     modifier onlyBootstrap() {
         if (!bootstrapping) revert BootstrapClosed();
@@ -171,7 +181,8 @@ contract Consortium is IConsortium {
 
     // ---------------------------------------------------------------- agencies (city admins)
 
-    /// A city admin registers an agency of its own city. AUDITOR is granted only by vote.
+    /// A city admin registers an agency of its own city, or registers again an agency of an
+    /// earlier membership of the city. AUDITOR is granted only by vote.
     function registerAgency(address agency, string calldata name, uint8 roles) external afterBootstrap {
         bytes32 cityId = _callerCity();
         if (roles & Roles.AUDITOR != 0) revert AuditorRoleNeedsVote(agency);
@@ -268,7 +279,8 @@ contract Consortium is IConsortium {
         ProposalStatus status = _status(p);
         if (status != ProposalStatus.Open) revert ProposalNotOpen(proposalId, status);
         uint256 votes = _tally(proposalId);
-        if (votes < votesNeeded()) revert NotEnoughVotes(proposalId, votes, votesNeeded());
+        uint256 needed = _votesNeeded(p);
+        if (votes < needed) revert NotEnoughVotes(proposalId, votes, needed);
         _execute(proposalId, p);
     }
 
@@ -289,7 +301,8 @@ contract Consortium is IConsortium {
 
     function cityOfAgency(address agency) public view returns (bytes32) {
         Agency storage a = _agencies[agency];
-        return a.active && isActiveCity(a.cityId) ? a.cityId : bytes32(0);
+        City storage c = _cities[a.cityId];
+        return a.active && c.status == CityStatus.Active && a.membership == c.membership ? a.cityId : bytes32(0);
     }
 
     function hasRole(address agency, uint8 role) external view returns (bool) {
@@ -361,11 +374,12 @@ contract Consortium is IConsortium {
         proposal = _proposal(proposalId);
         status = _status(proposal);
         votes = _tally(proposalId);
-        needed = votesNeeded();
+        needed = _votesNeeded(proposal);
     }
 
+    /// True if the city voted for the proposal during its current membership.
     function hasVoted(uint256 proposalId, bytes32 cityId) external view returns (bool) {
-        return _voted[proposalId][cityId];
+        return _votedIn[proposalId][cityId] == _cities[cityId].membership && _votedIn[proposalId][cityId] != 0;
     }
 
     /// Smallest number of votes that is more than two thirds of the member cities.
@@ -433,13 +447,15 @@ contract Consortium is IConsortium {
         if (c.status == CityStatus.Active) revert CityAlreadyMember(cityId);
         _checkNewCityAccounts(name, admin, validator);
         if (c.status == CityStatus.None) _cityIds.push(cityId);
-        // A readmitted city keeps its id and agencies; its old accounts were released on removal.
+        // A readmitted city keeps its id; its old accounts were released on removal, and its
+        // agencies of the earlier membership stay inactive until registered again.
         c.name = name;
         c.admin = admin;
         c.validator = validator;
         c.region = region;
         c.status = CityStatus.Active;
         c.admittedAt = uint64(block.timestamp);
+        c.membership += 1;
         _adminOf[admin] = cityId;
         _validatorOf[validator] = cityId;
         ++_memberCount;
@@ -449,9 +465,14 @@ contract Consortium is IConsortium {
     function _registerAgency(address agency, bytes32 cityId, string calldata name, uint8 roles) private {
         if (bytes(name).length == 0) revert EmptyName();
         if (roles == 0 || roles & ~Roles.ALL != 0) revert InvalidRoles(roles);
-        _checkUnusedAccount(agency);
-        _agencies[agency] = Agency({cityId: cityId, name: name, roles: roles, active: true});
-        _agenciesOfCity[cityId].push(agency);
+        uint32 membership = _cities[cityId].membership;
+        Agency storage earlier = _agencies[agency];
+        bool again = earlier.cityId == cityId && earlier.membership < membership;
+        if (!again) {
+            _checkUnusedAccount(agency);
+            _agenciesOfCity[cityId].push(agency);
+        }
+        _agencies[agency] = Agency({cityId: cityId, name: name, roles: roles, active: true, membership: membership});
         emit AgencyRegistered(agency, cityId, name, roles);
     }
 
@@ -471,10 +492,12 @@ contract Consortium is IConsortium {
         emit ProposalCreated(_proposals.length, kind, cityId, proposerCity, p.deadline);
     }
 
-    /// The proposer's city votes for its own proposal.
+    /// The proposer's city votes for its own proposal (unless it proposes its own removal).
     function _afterPropose() private returns (uint256 proposalId) {
         proposalId = _proposals.length;
-        _vote(proposalId, _proposals[proposalId - 1].proposerCity);
+        Proposal storage p = _proposals[proposalId - 1];
+        if (p.kind == ProposalKind.RemoveCity && p.cityId == p.proposerCity) return proposalId;
+        _vote(proposalId, p.proposerCity);
     }
 
     function _proposal(uint256 proposalId) private view returns (Proposal storage) {
@@ -488,22 +511,31 @@ contract Consortium is IConsortium {
         return ProposalStatus.Open;
     }
 
-    /// Votes of cities that are members now; a removed city's earlier vote no longer counts.
+    /// Votes cast by member cities in their current membership: a removed city's vote stops
+    /// counting, and does not count again if the city is readmitted.
     function _tally(uint256 proposalId) private view returns (uint256 votes) {
         for (uint256 i; i < _cityIds.length; ++i) {
-            bytes32 cityId = _cityIds[i];
-            if (_voted[proposalId][cityId] && _cities[cityId].status == CityStatus.Active) ++votes;
+            City storage c = _cities[_cityIds[i]];
+            if (c.status == CityStatus.Active && _votedIn[proposalId][_cityIds[i]] == c.membership) ++votes;
         }
+    }
+
+    /// More than two thirds of the members who vote on it: for a removal, the other members.
+    function _votesNeeded(Proposal memory p) private view returns (uint256) {
+        if (p.kind == ProposalKind.RemoveCity && isActiveCity(p.cityId)) return ((_memberCount - 1) * 2) / 3 + 1;
+        return votesNeeded();
     }
 
     function _vote(uint256 proposalId, bytes32 voterCity) private {
         Proposal storage p = _proposal(proposalId);
         ProposalStatus status = _status(p);
         if (status != ProposalStatus.Open) revert ProposalNotOpen(proposalId, status);
-        if (_voted[proposalId][voterCity]) revert AlreadyVoted(proposalId, voterCity);
-        _voted[proposalId][voterCity] = true;
+        if (p.kind == ProposalKind.RemoveCity && p.cityId == voterCity) revert VoteOnOwnRemoval(proposalId, voterCity);
+        uint32 membership = _cities[voterCity].membership;
+        if (_votedIn[proposalId][voterCity] == membership) revert AlreadyVoted(proposalId, voterCity);
+        _votedIn[proposalId][voterCity] = membership;
         uint256 votes = _tally(proposalId);
-        uint256 needed = votesNeeded();
+        uint256 needed = _votesNeeded(p);
         emit Voted(proposalId, voterCity, votes, needed);
         if (votes >= needed) _execute(proposalId, p);
     }

@@ -308,6 +308,9 @@ contract DataGrants is IDataGrants {
         Grant storage g = _existing(grantId);
         if (accessor != g.grantee) revert NotGrantee(grantId, accessor);
         _requireRole(accessor, Roles.GRANTEE);
+        // A grant is used only while both of its agencies are current: a removed city's grants,
+        // either side, are inert (and its grantor, no longer able to transact, cannot revoke).
+        _requireRole(g.grantor, Roles.GRANTOR);
         GrantStatus status = statusOf(grantId);
         if (status != GrantStatus.Active) revert WrongStatus(grantId, status);
         if (fieldsMask == 0) revert EmptyFieldMask();

@@ -130,15 +130,30 @@ def test_a_grantee_of_a_deactivated_agency_cannot_record(scene: Scene) -> None:
         _record(scene, grant_id)
 
 
+def _remove_city(c: TestConsortium, city: str) -> None:
+    """The other members vote `city` out (more than two thirds of them)."""
+    voters = [other for other in c.admins if other != city]
+    c.transact(c.consortium.functions.proposeRemoveCity(c.city_id(city)), c.admins[voters[0]])
+    proposal = int(c.consortium.functions.proposalCount().call())
+    for other in voters[1:]:
+        if not c.consortium.functions.isActiveCity(c.city_id(city)).call():
+            break
+        c.transact(c.consortium.functions.vote(proposal), c.admins[other])
+    assert not c.consortium.functions.isActiveCity(c.city_id(city)).call()
+
+
 def test_a_grantee_whose_city_left_the_consortium_cannot_record(scene: Scene) -> None:
     grant_id = scene.grant()
-    c = scene.desk.c
-    jiamusi = c.city_id("Jiamusi")
-    voters = [city for city in c.admins if city != "Jiamusi"]
-    c.transact(c.consortium.functions.proposeRemoveCity(jiamusi), c.admins[voters[0]])
-    for city in voters[1:]:
-        c.transact(c.consortium.functions.vote(1), c.admins[city])
-    assert not c.consortium.functions.isActiveCity(jiamusi).call()
+    _remove_city(scene.desk.c, "Jiamusi")
+    with reverts_with("DataGrants", "MissingRole"):
+        _record(scene, grant_id)
+
+
+def test_a_grant_from_a_city_that_left_the_consortium_cannot_be_used(scene: Scene) -> None:
+    # Its grantor can no longer transact (not even to revoke): the grant is inert instead.
+    grant_id = scene.grant()
+    _record(scene, grant_id)
+    _remove_city(scene.desk.c, "Harbin")
     with reverts_with("DataGrants", "MissingRole"):
         _record(scene, grant_id)
 

@@ -41,7 +41,8 @@ def test_founding_cities_agencies_and_system_contracts(consortium: TestConsortiu
     assert con.bootstrapping().call() is False
     assert con.getValidators().call() == [consortium.validators[c].address for c in CITIES]
     assert con.memberCities().call() == [city_id(c) for c in CITIES]
-    name, admin, validator, region, status, _ = con.getCity(city_id("Jiamusi")).call()
+    name, admin, validator, region, status, _, membership = con.getCity(city_id("Jiamusi")).call()
+    assert membership == 1
     assert (name, admin, validator, status) == (
         "Jiamusi",
         consortium.admins["Jiamusi"].address,
@@ -206,7 +207,8 @@ def test_removing_a_city_removes_its_validator_and_permissions(consortium: TestC
     con = consortium.consortium.functions
     consortium.transact(con.proposeRemoveCity(city_id("Daqing")), consortium.admins["Harbin"])
     pid = _last_proposal(consortium)
-    _vote_by(consortium, pid, ["Qiqihar", "Mudanjiang", "Jiamusi"])
+    assert _status(consortium, pid) == (OPEN, 1, 3)  # more than 2/3 of the four others
+    _vote_by(consortium, pid, ["Qiqihar", "Mudanjiang"])
     assert not con.isActiveCity(city_id("Daqing")).call()
     assert con.memberCount().call() == 4
     assert consortium.validators["Daqing"].address not in con.getValidators().call()
@@ -224,7 +226,7 @@ def test_a_removed_citys_earlier_vote_stops_counting(consortium: TestConsortium)
     )
     rule_pid = _last_proposal(consortium)
     consortium.transact(con.proposeRemoveCity(city_id("Daqing")), consortium.admins["Harbin"])
-    _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang", "Jiamusi"])
+    _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang"])
     assert _status(consortium, rule_pid) == (OPEN, 0, 3)
 
 
@@ -284,8 +286,61 @@ def test_a_proposal_left_with_enough_votes_can_be_executed(consortium: TestConso
         con.execute(rule_pid).transact({"from": consortium.admins["Harbin"].address})
     # Daqing, which had not voted, leaves: 3 votes of 4 members now suffice, but nobody can vote.
     consortium.transact(con.proposeRemoveCity(city_id("Daqing")), consortium.admins["Harbin"])
-    _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang", "Jiamusi"])
+    _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang"])
     assert _status(consortium, rule_pid) == (OPEN, 3, 3)
     consortium.transact(con.execute(rule_pid), consortium.admins["Jiamusi"])
     assert _status(consortium, rule_pid)[0] == EXECUTED
     assert con.rule(text32("VOTING_PERIOD")).call() == 2 * WEEK
+
+
+def _remove(c: TestConsortium, city: str, proposer: str, voters: list[str]) -> None:
+    c.transact(c.consortium.functions.proposeRemoveCity(city_id(city)), c.admins[proposer])
+    _vote_by(c, _last_proposal(c), voters)
+    assert not c.consortium.functions.isActiveCity(city_id(city)).call()
+
+
+def test_a_city_does_not_vote_on_its_own_removal_and_cannot_veto_it(
+    consortium: TestConsortium,
+) -> None:
+    con = consortium.consortium.functions
+    _remove(consortium, "Daqing", "Harbin", ["Qiqihar", "Mudanjiang"])
+    _remove(consortium, "Jiamusi", "Harbin", ["Qiqihar", "Mudanjiang"])
+    # Three members: the two others remove the third without it, whatever it votes.
+    consortium.transact(con.proposeRemoveCity(city_id("Mudanjiang")), consortium.admins["Harbin"])
+    pid = _last_proposal(consortium)
+    assert _status(consortium, pid) == (OPEN, 1, 2)
+    with reverts_with("Consortium", "VoteOnOwnRemoval"):
+        con.vote(pid).transact({"from": consortium.admins["Mudanjiang"].address})
+    _vote_by(consortium, pid, ["Qiqihar"])
+    assert con.memberCities().call() == [city_id("Harbin"), city_id("Qiqihar")]
+    # A city may propose its own removal (leaving); its proposal carries no vote of its own.
+    consortium.transact(con.proposeRemoveCity(city_id("Qiqihar")), consortium.admins["Qiqihar"])
+    assert _status(consortium, _last_proposal(consortium)) == (OPEN, 0, 1)
+
+
+def test_a_readmitted_city_starts_afresh(consortium: TestConsortium) -> None:
+    con = consortium.consortium.functions
+    consortium.transact(
+        con.proposeSetRule(text32("VOTING_PERIOD"), 2 * WEEK), consortium.admins["Daqing"]
+    )
+    rule_pid = _last_proposal(consortium)
+    bdc = consortium.agencies["daqing.bdc"].address
+    _remove(consortium, "Daqing", "Harbin", ["Qiqihar", "Mudanjiang"])
+    admin, validator = consortium.spare[5], Account.create()  # a funded account: it transacts
+    consortium.transact(
+        con.proposeAdmitCity("Daqing", admin.address, validator.address, text32("Heilongjiang")),
+        consortium.admins["Harbin"],
+    )
+    _vote_by(consortium, _last_proposal(consortium), ["Qiqihar", "Mudanjiang"])
+    assert con.getCity(city_id("Daqing")).call()[6] == 2  # its second membership
+    # Its vote from the first membership does not count again; it may vote anew.
+    assert _status(consortium, rule_pid) == (OPEN, 0, 4)
+    assert not con.hasVoted(rule_pid, city_id("Daqing")).call()
+    consortium.transact(con.vote(rule_pid), admin)
+    assert _status(consortium, rule_pid) == (OPEN, 1, 4)
+    # Its agencies of the first membership stay inactive until its admin registers them again.
+    assert not con.hasRole(bdc, ROLE_GRANTOR).call()
+    assert not con.isPermittedSender(bdc).call()
+    consortium.transact(con.registerAgency(bdc, "Daqing Big Data Center", ROLE_GRANTEE), admin)
+    assert con.hasRole(bdc, ROLE_GRANTEE).call() and not con.hasRole(bdc, ROLE_GRANTOR).call()
+    assert con.agenciesOf(city_id("Daqing")).call().count(bdc) == 1
