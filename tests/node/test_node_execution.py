@@ -29,6 +29,7 @@ from cityledger.node.admission import TxRejected
 from cityledger.node.config import PoolLimits, RpcLimits
 from cityledger.node.consensus.finality_certificate import FinalityCertificate
 from cityledger.node.consensus.messages import CandidateBlock
+from cityledger.node.execution.calls import CallTimeout, deadline
 from cityledger.node.execution.executor import BlockExecutor
 from cityledger.node.execution.vm import CityVM, write_genesis
 from cityledger.node.genesis import AllocAccount, Genesis, build_genesis
@@ -36,6 +37,7 @@ from cityledger.node.p2p.sync import SyncProgress
 from cityledger.node.production.budget import BlockBudget
 from cityledger.node.production.preview import BlockPreview
 from cityledger.node.production.producer import BlockProducer, decode_block, encode_block
+from cityledger.node.rpc.errors import RpcError
 from cityledger.node.rpc.eth_methods import EthMethods
 from cityledger.node.rpc.methods import method_table
 from cityledger.node.rpc.server import handle_call
@@ -536,3 +538,35 @@ def test_a_block_preview_round_trips_and_anything_else_is_refused_by_name() -> N
     ):
         with pytest.raises(ValueError, match=reason):
             BlockPreview.decode(raw)
+
+
+ENDLESS_LOOP = bytes.fromhex("5b600056")  # JUMPDEST PUSH1 0 JUMP, as contract-creation code
+
+
+def test_a_clients_call_ends_at_its_deadline_or_its_gas_cap(
+    tmp_path: Path, genesis: Genesis
+) -> None:
+    db, _ = open_chain(tmp_path / "db", genesis)
+    reader = reader_for(db, genesis)
+    methods = EthMethods(
+        reader,
+        TxPool(PoolLimits()),
+        lambda _: None,
+        RpcLimits(call_timeout_seconds=0.3, call_gas_cap=10**9),
+    )
+    started = time.monotonic()
+    with pytest.raises(RpcError, match=r"execution aborted \(timeout = 0.3 s\)"):
+        methods.call([{"data": "0x" + ENDLESS_LOOP.hex()}, "latest"])
+    with pytest.raises(RpcError, match=r"execution aborted"):
+        methods.estimate_gas([{"data": "0x" + ENDLESS_LOOP.hex()}])
+    assert time.monotonic() - started < 5  # not the minutes a billion gas of looping takes
+    # With a small gas cap the loop runs out of gas first: an ordinary execution error.
+    capped = EthMethods(
+        reader, TxPool(PoolLimits()), lambda _: None, RpcLimits(call_gas_cap=100_000)
+    )
+    with pytest.raises(RpcError, match=r"(?i)out of gas"):
+        capped.call([{"data": "0x" + ENDLESS_LOOP.hex(), "gas": hex(10**8)}, "latest"])
+    # The deadline is the calling thread's only: block execution elsewhere never sees it.
+    with pytest.raises(CallTimeout), deadline(0.1):
+        reader.call(reader.head(), sender=None, to=b"", data=ENDLESS_LOOP, gas=10**9, value=0)
+    db.close()
