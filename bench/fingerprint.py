@@ -210,6 +210,17 @@ LEAKS = (
     Leak("3 grantees by per-cell majority, 1 %", (4, 5, 6), 1_000, ids=False, by="majority"),
     Leak("3 grantees by per-cell majority, 0.5 %", (4, 5, 6), 500, ids=False, by="majority"),
     Leak("4 grantees by per-cell majority, 5 %", (4, 5, 6, 7), 5_000, ids=False, by="majority"),
+    Leak(
+        "6 grantees by per-cell majority, 5 %", tuple(range(4, 10)), 5_000, ids=False, by="majority"
+    ),
+    Leak("8 grantees by rows, 5 %", tuple(range(4, 12)), 5_000, ids=False),
+    Leak(
+        "10 grantees by per-cell majority, 5 %",
+        tuple(range(4, 14)),
+        5_000,
+        ids=False,
+        by="majority",
+    ),
 )
 
 
