@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -221,7 +221,10 @@ def build_genesis(
     *,
     gas_limit: int = DEFAULT_GAS_LIMIT,
     timestamp: int | None = None,
+    funded: Mapping[ChecksumAddress, int] | None = None,
 ) -> Genesis:
+    """The genesis of `spec`'s consortium; `funded` accounts start with those balances (gas is
+    free, so only value transfers need them)."""
     stamp = int(time.time()) if timestamp is None else timestamp
     addresses, steps = deployment_plan(spec, GENESIS_DEPLOYER)
     scratch_cls = CityChain.configure(
@@ -245,6 +248,10 @@ def build_genesis(
         computation = state.apply_transaction(spoofed(unsigned, deployer))
         if computation.is_error:
             raise GenesisError(f"genesis step failed: {step.description}: {computation.error!r}")
+    for address, balance in (funded or {}).items():
+        canonical = to_canonical_address(address)
+        state.set_balance(canonical, balance)
+        state.written_slots.setdefault(canonical, set())
     alloc = {
         to_checksum_address(address): AllocAccount(
             balance=state.get_balance(address),

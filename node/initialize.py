@@ -11,9 +11,11 @@ from pathlib import Path
 
 from eth.abc import BlockHeaderAPI
 from eth.db.atomic import AtomicDB
+from eth_account import Account
 from eth_keys.datatypes import PrivateKey
+from eth_typing import ChecksumAddress
 
-from cityledger.contracts.deployment import ConsortiumSpec, FoundingCity
+from cityledger.contracts.deployment import ConsortiumSpec, FoundingAgency, FoundingCity
 from cityledger.node.config import DataDir
 from cityledger.node.execution.vm import chain_class, write_genesis
 from cityledger.node.genesis import Genesis, GenesisError, build_genesis
@@ -21,6 +23,13 @@ from cityledger.node.storage.leveldb import LevelDB
 
 DEV_CITY = "Dev City"
 _DEV_ADMIN_KEY = "dev-admin.key"
+# The mnemonic anvil, Hardhat and Foundry fund by default: tutorials and test suites expect its
+# first accounts to hold ether (0xf39F…2266 first). A dev chain registers them as agencies of the
+# dev city with every role, so they may also send transactions. Never use them on a network.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+DEV_ACCOUNT_COUNT = 10
+DEV_BALANCE_WEI = 10_000 * 10**18
+_EVERY_ROLE = 31  # GRANTOR | GRANTEE | AUDITOR | ALLOCATOR | GATEWAY
 
 
 class InitError(Exception):
@@ -29,8 +38,18 @@ class InitError(Exception):
 
 @dataclass(frozen=True)
 class DevAccount:
-    address: str
+    address: ChecksumAddress
     private_key: str
+
+
+def dev_accounts(count: int = DEV_ACCOUNT_COUNT) -> list[DevAccount]:
+    """The well-known accounts of `DEV_MNEMONIC` (BIP-44, m/44'/60'/0'/0/i)."""
+    Account.enable_unaudited_hdwallet_features()
+    accounts = (
+        Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        for i in range(count)
+    )
+    return [DevAccount(a.address, "0x" + bytes(a.key).hex()) for a in accounts]
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -95,6 +114,7 @@ def init_dev(data_dir: DataDir, chain_id: int) -> Genesis:
     """A one-city consortium: this node's key validates, a generated key administers."""
     validator = load_or_create_key(data_dir.node_key)
     admin = load_or_create_key(data_dir.root / _DEV_ADMIN_KEY)
+    accounts = dev_accounts()
     spec = ConsortiumSpec(
         cities=(
             FoundingCity(
@@ -103,9 +123,14 @@ def init_dev(data_dir: DataDir, chain_id: int) -> Genesis:
                 validator=validator.public_key.to_checksum_address(),
                 region="dev",
             ),
-        )
+        ),
+        agencies=tuple(
+            FoundingAgency(a.address, DEV_CITY, f"Dev Account {i}", _EVERY_ROLE)
+            for i, a in enumerate(accounts)
+        ),
     )
-    genesis = build_genesis(chain_id, spec)
+    funded = [admin.public_key.to_checksum_address()] + [a.address for a in accounts]
+    genesis = build_genesis(chain_id, spec, funded=dict.fromkeys(funded, DEV_BALANCE_WEI))
     init_data_dir(data_dir, genesis)
     return genesis
 
@@ -123,6 +148,11 @@ def write_dev_info(data_dir: DataDir, genesis: Genesis, rpc_url: str) -> None:
             "privateKey": admin.to_hex(),
             "warning": "DEV ONLY: this key is stored in plain text; never use it on a real network",
         },
+        "accounts": [
+            {"address": a.address, "privateKey": a.private_key, "mnemonicIndex": i}
+            for i, a in enumerate(dev_accounts())
+        ],
+        "mnemonic": DEV_MNEMONIC,
     }
     # It holds a private key: readable by the node's user only, like node.key.
     data_dir.dev_info.touch(mode=0o600)

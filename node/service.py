@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth_utils import to_canonical_address
 
 from cityledger.contracts.artifacts import load_artifact
@@ -36,7 +37,8 @@ from cityledger.node.production.producer import BlockProducer
 from cityledger.node.rpc.cityledger_methods import CityledgerMethods, ConsensusStatus
 from cityledger.node.rpc.eth_methods import EthMethods
 from cityledger.node.rpc.methods import method_table
-from cityledger.node.rpc.server import CallWorkers, create_app
+from cityledger.node.rpc.server import CallWorkers, RpcApp
+from cityledger.node.rpc.subscriptions import Subscriptions
 from cityledger.node.storage.leveldb import LevelDB
 from cityledger.node.storage.reader import ChainReader
 from cityledger.node.txpool import TxPool
@@ -84,7 +86,8 @@ class Node:
             raise InitError(
                 f"{data_dir.chaindata} does not belong to the genesis in {data_dir.genesis}"
             )
-        self.pool = TxPool(config.pool)
+        self.pool = TxPool(config.pool, on_admitted=self._on_admitted)
+        self.subscriptions = Subscriptions()
         self.journal = ConsensusJournal(self.db)
         peers = self.network.peers if self.network else ()
         self.client = P2PClient(self.signer, chain_id, peers)
@@ -95,7 +98,7 @@ class Node:
             self.pool,
             coinbase=self.signer.address,
             budget=BlockBudget.for_round_timeout(config.consensus.timeouts.base),
-            on_final=self.reader.remember_final,
+            on_final=self._on_final,
             on_preview=self._announce if peers else None,
         )
         self.engine = ConsensusEngine(
@@ -138,6 +141,17 @@ class Node:
         self.engine.wake()
         self.gossip.add(raw)
 
+    def _on_admitted(self, tx: SignedTransactionAPI) -> None:
+        """The pool admitted a transaction (on the event loop: RPC and gossip add there)."""
+        self.methods.filters.transaction_pending(tx.hash)
+        self.subscriptions.transaction_pending(tx)
+
+    def _on_final(self, block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> None:
+        """Called by the block producer in a worker thread once a block is final."""
+        self.reader.remember_final(block, receipts)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.subscriptions.block_final, block, receipts)
+
     def _consensus_status(self) -> ConsensusStatus:
         return ConsensusStatus(self.signer.address, self.engine.height, self.engine.round)
 
@@ -169,11 +183,19 @@ class Node:
         )
         limits = self.config.rpc
         call_workers = CallWorkers(limits.call_workers, limits.max_waiting_calls)
+        rpc_app = RpcApp(
+            self.rpc_methods,
+            limits,
+            call_workers,
+            self.subscriptions,
+            self.methods.subscription_filter,
+        )
         servers = [
             self._server(
-                create_app(self.rpc_methods, limits, call_workers),
+                rpc_app,
                 self.config.rpc_host,
                 self.config.rpc_port,
+                ws_max_size=limits.max_body_bytes,
             )
         ]
         if self.network is not None:
@@ -222,9 +244,19 @@ class Node:
             raise NodeFailure("the node stopped because a loop failed; see the log above")
 
     @staticmethod
-    def _server(app: PostEndpoint, host: str, port: int) -> _Server:
+    def _server(
+        app: PostEndpoint | RpcApp, host: str, port: int, ws_max_size: int | None = None
+    ) -> _Server:
+        """`ws_max_size` (bytes a WebSocket message may hold) turns WebSocket on."""
         return _Server(
             uvicorn.Config(
-                app, host=host, port=port, log_config=None, lifespan="off", access_log=False
+                app,
+                host=host,
+                port=port,
+                log_config=None,
+                lifespan="off",
+                access_log=False,
+                ws="auto" if ws_max_size is not None else "none",
+                ws_max_size=ws_max_size or 0,
             )
         )

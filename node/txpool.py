@@ -58,8 +58,13 @@ def _locked(method: Callable[Concatenate[TxPool, P], R]) -> Callable[Concatenate
 class TxPool:
     """Thread-safe: RPC and peers add on the event loop while blocks are built in a worker."""
 
-    def __init__(self, limits: PoolLimits) -> None:
+    def __init__(
+        self,
+        limits: PoolLimits,
+        on_admitted: Callable[[SignedTransactionAPI], None] | None = None,
+    ) -> None:
         self.limits = limits
+        self._on_admitted = on_admitted
         self._lock = threading.RLock()
         self._ready: dict[bytes, dict[bytes, SignedTransactionAPI]] = {}  # city -> hash -> tx
         self._in_flight: dict[bytes, SignedTransactionAPI] = {}
@@ -142,6 +147,8 @@ class TxPool:
             promoted = sender.future.pop(sender.next_nonce)
             queue[promoted.hash] = promoted
             sender.next_nonce += 1
+        if self._on_admitted is not None:
+            self._on_admitted(tx)
 
     @_locked
     def take_batch(

@@ -47,6 +47,7 @@ DEFAULT_PASSPHRASE = "testnet"  # local networks only; pass --passphrase for any
 # Light scrypt for local keystores, so creating ~30 of them takes a second, not a minute.
 KEYSTORE_SCRYPT_N = 2**14
 HEARTBEAT_SECONDS = 10.0
+ADMIN_BALANCE_WEI = 10_000 * 10**18
 # All validators of a local network share this machine's cores, and round 0 must hold the
 # proposer's build, the others' re-execution and the votes; blocks are sized to a quarter of it
 # (node/block_budget.py). Besu's examples use 4 to 10 s.
@@ -237,7 +238,10 @@ def create(
         ),
         agencies=tuple(founding_agencies),
     )
-    genesis = build_genesis(chain_id, spec)
+    # Gas is free; ether only moves by value transfers, which integrators' tools try first.
+    genesis = build_genesis(
+        chain_id, spec, funded=dict.fromkeys((a.address for a in admins), ADMIN_BALANCE_WEI)
+    )
     genesis.write(directory / "genesis.json")
 
     nodes = []

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 from eth.abc import (
@@ -21,10 +22,11 @@ from eth.abc import (
     StateAPI,
     UnsignedTransactionAPI,
 )
+from eth.vm.execution_context import ExecutionContext
 from eth.vm.gas_meter import GasMeter
 from eth.vm.spoof import SpoofTransaction
 from eth_abi import decode, encode
-from eth_typing import ABI, ABIFunction, Address
+from eth_typing import ABI, ABIFunction, Address, BlockNumber
 from eth_utils import (
     function_abi_to_4byte_selector,
 )
@@ -136,6 +138,126 @@ def estimate_gas(
         else:
             high = middle
     return high
+
+
+@dataclass(frozen=True)
+class AccountOverride:
+    """eth_simulateV1's state override of one account; None leaves a field as it is. `state`
+    replaces the whole storage, `state_diff` sets the slots it names."""
+
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    state: dict[int, int] | None = None
+    state_diff: dict[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """What a simulated block overrides of its execution context (None: as the next block)."""
+
+    number: int | None = None
+    timestamp: int | None = None
+    gas_limit: int | None = None
+    coinbase: bytes | None = None
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    sender: Address
+    to: bytes
+    data: bytes
+    value: int
+    gas: int
+
+
+@dataclass(frozen=True)
+class SimulatedBlock:
+    context: BlockContext
+    overrides: dict[bytes, AccountOverride]
+    calls: tuple[CallSpec, ...]
+
+
+@dataclass(frozen=True)
+class SimulatedCall:
+    computation: ComputationAPI
+    gas_used: int
+
+
+@dataclass(frozen=True)
+class SimulatedResult:
+    number: int
+    timestamp: int
+    gas_limit: int
+    coinbase: bytes
+    calls: tuple[SimulatedCall, ...]
+
+
+def simulate(state: StateAPI, blocks: Sequence[SimulatedBlock]) -> list[SimulatedResult]:
+    """eth_simulateV1 without validation: the blocks' calls run one after another on `state`
+    (the state after the block they build on), each seeing what the ones before changed, none of
+    it kept. Each block follows the previous one (number + 1, time + 1) unless overridden."""
+    snapshot = state.snapshot()
+    results: list[SimulatedResult] = []
+    base = state.execution_context
+    number: int = base.block_number
+    timestamp: int = base.timestamp
+    try:
+        for block in blocks:
+            ctx = block.context
+            number = ctx.number if ctx.number is not None else number + 1
+            timestamp = ctx.timestamp if ctx.timestamp is not None else timestamp + 1
+            gas_limit = ctx.gas_limit if ctx.gas_limit is not None else base.gas_limit
+            coinbase = ctx.coinbase if ctx.coinbase is not None else base.coinbase
+            state.execution_context = ExecutionContext(
+                coinbase=Address(coinbase),
+                timestamp=timestamp,
+                block_number=BlockNumber(number),
+                difficulty=base.difficulty,
+                mix_hash=base.mix_hash,
+                gas_limit=gas_limit,
+                prev_hashes=base.prev_hashes,
+                chain_id=base.chain_id,
+                base_fee_per_gas=0,
+                excess_blob_gas=0,
+            )
+            for address, override in block.overrides.items():
+                _apply_override(state, Address(address), override)
+            calls = []
+            for call in block.calls:
+                unsigned = CityVM.create_unsigned_transaction(
+                    nonce=state.get_nonce(call.sender),
+                    gas_price=0,
+                    gas=call.gas,
+                    to=Address(call.to),
+                    value=call.value,
+                    data=call.data,
+                )
+                if state.get_balance(call.sender) < call.value:
+                    state.set_balance(call.sender, call.value)
+                transaction = spoofed(unsigned, call.sender)
+                computation = state.apply_transaction(transaction)
+                calls.append(SimulatedCall(computation, transaction.gas_used_by(computation)))
+            results.append(SimulatedResult(number, timestamp, gas_limit, coinbase, tuple(calls)))
+    finally:
+        state.revert(snapshot)
+        state.execution_context = base
+    return results
+
+
+def _apply_override(state: StateAPI, address: Address, override: AccountOverride) -> None:
+    if override.balance is not None:
+        state.set_balance(address, override.balance)
+    if override.nonce is not None:
+        state.set_nonce(address, override.nonce)
+    if override.code is not None:
+        state.set_code(address, override.code)
+    if override.state is not None:
+        state.delete_storage(address)
+        for slot, value in override.state.items():
+            state.set_storage(address, slot, value)
+    for slot, value in (override.state_diff or {}).items():
+        state.set_storage(address, slot, value)
 
 
 class GasEstimateFailed(Exception):

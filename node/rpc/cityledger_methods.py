@@ -77,6 +77,11 @@ class CityledgerMethods:
     def peers(self, _: list[Any]) -> list[dict[str, str]]:
         return [{"address": "0x" + p.address.hex(), "url": p.url} for p in self._peers]
 
+    def peer_count(self, _: list[Any]) -> str:
+        """The configured peers (p2p is request/response over HTTP: there are no standing
+        connections to count)."""
+        return hex(len(self._peers))
+
     def consensus_status(self, _: list[Any]) -> dict[str, Any]:
         status = self._status()
         return {

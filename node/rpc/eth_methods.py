@@ -6,17 +6,29 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from eth.abc import BlockHeaderAPI
+import rlp
+from eth.abc import BlockAPI, BlockHeaderAPI
 from eth.exceptions import Revert
 from eth_abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_typing import Address
-from eth_utils import ValidationError, keccak
+from eth_utils import ValidationError, keccak, to_checksum_address
 
 from cityledger.node import __version__
 from cityledger.node.admission import TxRejected
 from cityledger.node.config import RpcLimits
-from cityledger.node.execution.calls import CallTimeout, GasEstimateFailed, deadline
+from cityledger.node.execution.calls import (
+    CALL_SENDER,
+    AccountOverride,
+    BlockContext,
+    CallSpec,
+    CallTimeout,
+    GasEstimateFailed,
+    SimulatedBlock,
+    SimulatedResult,
+    deadline,
+    simulate,
+)
 from cityledger.node.p2p.sync import SyncProgress
 from cityledger.node.rpc.encoding import (
     data,
@@ -39,11 +51,17 @@ from cityledger.node.rpc.errors import (
     RpcError,
     invalid_params,
 )
+from cityledger.node.rpc.filters import Filters
 from cityledger.node.storage.log_index import LogFilter, TooManyLogs
 from cityledger.node.storage.reader import ChainReader
 from cityledger.node.txpool import TxPool
 
 _ERROR_STRING_SELECTOR = keccak(text="Error(string)")[:4]
+MAX_PROOF_SLOTS = 1_000
+MAX_SIMULATED_BLOCKS = 16
+MAX_SIMULATED_CALLS = 1_000
+# A filter's end block when it follows the head (block numbers are 8 bytes in the node's keys).
+MOVING_HEAD = 2**63 - 1
 
 
 class EthMethods:
@@ -60,6 +78,15 @@ class EthMethods:
         self._on_transaction = on_transaction
         self._sync_progress = sync_progress
         self.limits = limits
+        self.filters = Filters(
+            head=lambda: int(self._reader.head().block_number),
+            block_hash=self._block_hash,
+            logs=self.formatted_logs,
+        )
+
+    def _block_hash(self, number: int) -> bytes:
+        header = self._reader.header_by_number(number)
+        return header.hash if header is not None else b""
 
     def client_version(self, _: list[Any]) -> str:
         return f"cityledger/v{__version__}/py-evm"
@@ -198,6 +225,30 @@ class EthMethods:
         value: int = self._reader.state_at(self._block_param(params, 2)).get_storage(account, slot)
         return data(value.to_bytes(32, "big"))
 
+    def get_proof(self, params: list[Any]) -> dict[str, Any]:
+        account = parse_address(params[0], "address")
+        keys = params[1]
+        if not isinstance(keys, list) or len(keys) > MAX_PROOF_SLOTS:
+            raise invalid_params(f"storage keys must be a list of at most {MAX_PROOF_SLOTS}")
+        slots = [_storage_key(key) for key in keys]
+        proof = self._reader.account_proof(self._block_param(params, 2), account, slots)
+        return {
+            "address": to_checksum_address(account),
+            "accountProof": [data(node) for node in proof.nodes],
+            "balance": quantity(proof.balance),
+            "codeHash": data(proof.code_hash),
+            "nonce": quantity(proof.nonce),
+            "storageHash": data(proof.storage_root),
+            "storageProof": [
+                {
+                    "key": key,
+                    "value": quantity(entry.value),
+                    "proof": [data(node) for node in entry.nodes],
+                }
+                for key, entry in zip(keys, proof.storage, strict=True)
+            ],
+        }
+
     # execution
 
     def _call_params(self, call: object) -> tuple[Address | None, bytes, bytes, int | None, int]:
@@ -239,6 +290,32 @@ class EthMethods:
                     failed.computation.error, failed.computation.output
                 ) from None
         return quantity(estimate)
+
+    def simulate_v1(self, params: list[Any]) -> list[dict[str, Any]]:
+        """eth_simulateV1 without validation (gas is free here): block and state overrides,
+        calls in sequence, each block's results; see docs/node.md for what is supported."""
+        request = params[0]
+        if not isinstance(request, dict) or not isinstance(request.get("blockStateCalls"), list):
+            raise invalid_params("eth_simulateV1 takes {blockStateCalls: [...]}")
+        for unsupported in ("validation", "traceTransfers"):
+            if request.get(unsupported):
+                raise invalid_params(f"eth_simulateV1: {unsupported} is not supported here")
+        header = self._block_param(params, 1)
+        cap = min(header.gas_limit, self.limits.call_gas_cap)
+        blocks = [_simulated_block(entry, cap) for entry in request["blockStateCalls"]]
+        if len(blocks) > MAX_SIMULATED_BLOCKS:
+            raise invalid_params(f"at most {MAX_SIMULATED_BLOCKS} blocks may be simulated")
+        if sum(len(b.calls) for b in blocks) > MAX_SIMULATED_CALLS:
+            raise invalid_params(f"at most {MAX_SIMULATED_CALLS} calls may be simulated")
+        with self._call_errors():
+            results = simulate(self._reader.call_state(header), blocks)
+        answer = []
+        parent: bytes = header.hash
+        for result in results:
+            block_hash = keccak(rlp.encode([parent, result.number, result.timestamp]))
+            answer.append(_simulated_json(result, parent, block_hash))
+            parent = block_hash
+        return answer
 
     @contextmanager
     def _call_errors(self) -> Iterator[None]:
@@ -293,6 +370,10 @@ class EthMethods:
             )
         if start > head:
             return []
+        return self.formatted_logs(log_filter)
+
+    def formatted_logs(self, log_filter: LogFilter) -> list[dict[str, Any]]:
+        """The logs `log_filter` matches, as JSON-RPC log objects (at most `max_logs`)."""
         try:
             logs = self._reader.query_logs(log_filter, self.limits.max_logs)
         except TooManyLogs as exc:
@@ -303,6 +384,249 @@ class EthMethods:
                 header = self._reader.header_by_number(entry.block_number)
                 hashes[entry.block_number] = header.hash if header else b""
         return [format_log(entry, hashes[entry.block_number]) for entry in logs]
+
+    def subscription_filter(self, query: dict[str, Any]) -> LogFilter:
+        """The address and topic criteria of a `logs` subscription (its blocks are the ones to
+        come)."""
+        return LogFilter(
+            0, MOVING_HEAD, _addresses(query.get("address")), _topics(query.get("topics"))
+        )
+
+    # filters (geth's semantics; see cityledger.node.rpc.filters)
+
+    def new_filter(self, params: list[Any]) -> str:
+        query = params[0]
+        if not isinstance(query, dict):
+            raise invalid_params("filter must be an object")
+        head = self._reader.head().block_number
+        # A filter's "latest" end moves with the head: every poll reports the new blocks.
+        to_block = query.get("toBlock")
+        end = (
+            MOVING_HEAD
+            if to_block in (None, "latest", "pending", "safe", "finalized")
+            else self._log_bound(to_block, head)
+        )
+        criteria = LogFilter(
+            from_block=self._log_bound(query.get("fromBlock"), head),
+            to_block=end,
+            addresses=_addresses(query.get("address")),
+            topics=_topics(query.get("topics")),
+        )
+        return self.filters.new_log_filter(criteria)
+
+    def new_block_filter(self, _: list[Any]) -> str:
+        return self.filters.new_block_filter()
+
+    def new_pending_transaction_filter(self, _: list[Any]) -> str:
+        return self.filters.new_pending_filter()
+
+    def get_filter_changes(self, params: list[Any]) -> list[Any]:
+        return self.filters.changes(_filter_id(params[0]))
+
+    def get_filter_logs(self, params: list[Any]) -> list[dict[str, Any]]:
+        return self.filters.all_logs(_filter_id(params[0]))
+
+    def uninstall_filter(self, params: list[Any]) -> bool:
+        return self.filters.uninstall(_filter_id(params[0]))
+
+    # blocks and transactions by position, receipts of a block, raw encodings
+
+    def _block(self, block_id: object) -> BlockAPI:
+        """A block by tag, number, EIP-1898 object, or (as geth takes it here) its hash."""
+        if isinstance(block_id, str) and len(block_id) == 66:
+            found = self._reader.block_by_hash(parse_hash(block_id, "block hash"))
+        else:
+            found = self._reader.block_by_hash(self.resolve_block(block_id).hash)
+        if found is None:
+            raise RpcError(EXECUTION_ERROR, "block not found")
+        return found
+
+    def get_block_receipts(self, params: list[Any]) -> list[dict[str, Any]] | None:
+        try:
+            block = self._block(params[0])
+        except RpcError:
+            return None
+        receipts = self._reader.receipts(block)
+        return [format_receipt(block, receipts, i) for i in range(len(receipts))]
+
+    def _at_index(self, block: BlockAPI | None, index: object) -> tuple[BlockAPI, int] | None:
+        position = parse_quantity(index, "transaction index")
+        if block is None or position >= len(block.transactions):
+            return None
+        return block, position
+
+    def _by_number_and_index(self, params: list[Any]) -> tuple[BlockAPI, int] | None:
+        try:
+            block = self._block(params[0])
+        except RpcError:
+            return None
+        return self._at_index(block, params[1])
+
+    def _by_hash_and_index(self, params: list[Any]) -> tuple[BlockAPI, int] | None:
+        block = self._reader.block_by_hash(parse_hash(params[0], "block hash"))
+        return self._at_index(block, params[1])
+
+    def get_transaction_by_block_number_and_index(self, params: list[Any]) -> dict[str, Any] | None:
+        found = self._by_number_and_index(params)
+        return (
+            None if found is None else format_transaction(found[0].transactions[found[1]], *found)
+        )
+
+    def get_transaction_by_block_hash_and_index(self, params: list[Any]) -> dict[str, Any] | None:
+        found = self._by_hash_and_index(params)
+        return (
+            None if found is None else format_transaction(found[0].transactions[found[1]], *found)
+        )
+
+    def get_raw_transaction_by_hash(self, params: list[Any]) -> str | None:
+        tx_hash = parse_hash(params[0], "transaction hash")
+        found = self._reader.locate_transaction(tx_hash)
+        tx = found.transaction if found is not None else self._pool.get(tx_hash)
+        return None if tx is None else data(tx.encode())
+
+    def get_raw_transaction_by_block_number_and_index(self, params: list[Any]) -> str | None:
+        found = self._by_number_and_index(params)
+        return None if found is None else data(found[0].transactions[found[1]].encode())
+
+    def get_raw_transaction_by_block_hash_and_index(self, params: list[Any]) -> str | None:
+        found = self._by_hash_and_index(params)
+        return None if found is None else data(found[0].transactions[found[1]].encode())
+
+    def get_block_transaction_count_by_number(self, params: list[Any]) -> str | None:
+        try:
+            return quantity(len(self._block(params[0]).transactions))
+        except RpcError:
+            return None
+
+    def get_block_transaction_count_by_hash(self, params: list[Any]) -> str | None:
+        block = self._reader.block_by_hash(parse_hash(params[0], "block hash"))
+        return None if block is None else quantity(len(block.transactions))
+
+
+def _simulated_block(entry: object, gas_cap: int) -> SimulatedBlock:
+    if not isinstance(entry, dict):
+        raise invalid_params(
+            "each of blockStateCalls is an object {blockOverrides, stateOverrides, calls}"
+        )
+    context = entry.get("blockOverrides") or {}
+    overrides = entry.get("stateOverrides") or {}
+    calls = entry.get("calls") or []
+    if (
+        not isinstance(context, dict)
+        or not isinstance(overrides, dict)
+        or not isinstance(calls, list)
+    ):
+        raise invalid_params("blockOverrides and stateOverrides are objects, calls a list")
+
+    def optional(name: str) -> int | None:
+        return parse_quantity(context[name], name) if context.get(name) is not None else None
+
+    accounts = {}
+    for account, fields in overrides.items():
+        if not isinstance(fields, dict) or "movePrecompileToAddress" in fields:
+            raise invalid_params(
+                f"state override of {account}: balance, nonce, code, state or stateDiff"
+            )
+        accounts[bytes(parse_address(account, "state override address"))] = AccountOverride(
+            balance=parse_quantity(fields["balance"], "balance") if "balance" in fields else None,
+            nonce=parse_quantity(fields["nonce"], "nonce") if "nonce" in fields else None,
+            code=parse_data(fields["code"], "code") if "code" in fields else None,
+            state=_slots(fields["state"]) if "state" in fields else None,
+            state_diff=_slots(fields["stateDiff"]) if "stateDiff" in fields else None,
+        )
+    specs = []
+    for call in calls:
+        if not isinstance(call, dict):
+            raise invalid_params("each call is a transaction object")
+        payload = call.get("input", call.get("data"))
+        gas = parse_quantity(call["gas"], "gas") if call.get("gas") is not None else gas_cap
+        specs.append(
+            CallSpec(
+                sender=parse_address(call["from"], "from") if call.get("from") else CALL_SENDER,
+                to=parse_address(call["to"], "to") if call.get("to") else b"",
+                data=parse_data(payload, "input") if payload is not None else b"",
+                value=parse_quantity(call["value"], "value") if call.get("value") else 0,
+                gas=min(gas, gas_cap),
+            )
+        )
+    fee_recipient = context.get("feeRecipient")
+    return SimulatedBlock(
+        BlockContext(
+            number=optional("number"),
+            timestamp=optional("time"),
+            gas_limit=optional("gasLimit"),
+            coinbase=parse_address(fee_recipient, "feeRecipient") if fee_recipient else None,
+        ),
+        accounts,
+        tuple(specs),
+    )
+
+
+def _slots(value: object) -> dict[int, int]:
+    if not isinstance(value, dict):
+        raise invalid_params("state and stateDiff map 32-byte slots to 32-byte values")
+    return {
+        int.from_bytes(parse_hash(slot, "slot"), "big"): int.from_bytes(
+            parse_hash(word, "slot value"), "big"
+        )
+        for slot, word in value.items()
+    }
+
+
+def _simulated_json(result: SimulatedResult, parent: bytes, block_hash: bytes) -> dict[str, Any]:
+    calls = []
+    log_index = 0
+    for position, call in enumerate(result.calls):
+        computation = call.computation
+        entry: dict[str, Any] = {
+            "returnData": data(computation.output),
+            "gasUsed": quantity(call.gas_used),
+            "status": quantity(0 if computation.is_error else 1),
+            "logs": [],
+        }
+        if computation.is_error:
+            error = _execution_error(computation.error, computation.output)
+            entry["error"] = error.to_json()
+        else:
+            for address_, topics, payload in computation.get_log_entries():
+                entry["logs"].append(
+                    {
+                        "address": to_checksum_address(address_),
+                        "topics": [data(t.to_bytes(32, "big")) for t in topics],
+                        "data": data(payload),
+                        "blockNumber": quantity(result.number),
+                        "blockHash": data(block_hash),
+                        "transactionIndex": quantity(position),
+                        "logIndex": quantity(log_index),
+                        "removed": False,
+                    }
+                )
+                log_index += 1
+        calls.append(entry)
+    return {
+        "number": quantity(result.number),
+        "hash": data(block_hash),
+        "parentHash": data(parent),
+        "timestamp": quantity(result.timestamp),
+        "gasLimit": quantity(result.gas_limit),
+        "gasUsed": quantity(sum(c.gas_used for c in result.calls)),
+        "miner": to_checksum_address(result.coinbase),
+        "baseFeePerGas": quantity(0),
+        "calls": calls,
+    }
+
+
+def _storage_key(value: object) -> int:
+    """A storage slot as geth takes it: 32 bytes of hex, or a shorter hex quantity."""
+    if isinstance(value, str) and len(value) == 66:
+        return int.from_bytes(parse_hash(value, "storage key"), "big")
+    return parse_quantity(value, "storage key")
+
+
+def _filter_id(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) > 66:
+        raise invalid_params("filter id must be the hex string eth_newFilter returned")
+    return value
 
 
 def _quantity_or_int(value: object, name: str) -> int:

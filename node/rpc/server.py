@@ -10,7 +10,7 @@ from typing import Any
 
 from cityledger.node.config import RpcLimits
 from cityledger.node.decoding import TooDeep, decode_json
-from cityledger.node.http_endpoint import HttpReply, PostEndpoint
+from cityledger.node.http_endpoint import HttpReply, PostEndpoint, Receive, Scope, Send
 from cityledger.node.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -21,6 +21,7 @@ from cityledger.node.rpc.errors import (
     RpcError,
 )
 from cityledger.node.rpc.methods import Handler, MethodTable
+from cityledger.node.rpc.subscriptions import ParseLogFilter, Subscriptions, serve_websocket
 
 log = logging.getLogger("cityledger.node.rpc")
 
@@ -104,41 +105,79 @@ async def handle_call(
     return None if "id" not in call else response
 
 
-def create_app(methods: MethodTable, limits: RpcLimits, workers: CallWorkers) -> PostEndpoint:
-    """JSON-RPC at POST /."""
+async def answer(
+    methods: MethodTable, body: bytes, limits: RpcLimits, workers: CallWorkers | None
+) -> object | None:
+    """The JSON-RPC answer to a request body (one request or a batch); None when it held only
+    notifications. Over HTTP and over WebSocket alike."""
+    try:
+        payload = decode_json(body)
+    except TooDeep as exc:
+        return _error(None, RpcError(LIMIT_EXCEEDED, f"request refused: {exc}"))
+    except ValueError as exc:
+        return _error(None, RpcError(PARSE_ERROR, f"request body: {exc}"))
+    if isinstance(payload, list):
+        if not payload:
+            return _error(None, RpcError(INVALID_REQUEST, "empty batch"))
+        if len(payload) > limits.max_batch:
+            return _error(
+                None,
+                RpcError(
+                    LIMIT_EXCEEDED,
+                    f"batch of {len(payload)} requests; the limit is {limits.max_batch}",
+                ),
+            )
+        answers = [await handle_call(methods, c, workers) for c in payload]
+        responses = [r for r in answers if r is not None]
+        return responses or None
+    return await handle_call(methods, payload, workers)
 
-    async def rpc(body: bytes) -> HttpReply:
-        try:
-            payload = decode_json(body)
-        except TooDeep as exc:
-            return _reply(_error(None, RpcError(LIMIT_EXCEEDED, f"request refused: {exc}")))
-        except ValueError as exc:
-            return _reply(_error(None, RpcError(PARSE_ERROR, f"request body: {exc}")))
-        if isinstance(payload, list):
-            if not payload:
-                return _reply(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
-            if len(payload) > limits.max_batch:
-                return _reply(
-                    _error(
-                        None,
-                        RpcError(
-                            LIMIT_EXCEEDED,
-                            f"batch of {len(payload)} requests; the limit is {limits.max_batch}",
-                        ),
-                    )
-                )
-            answers = [await handle_call(methods, c, workers) for c in payload]
-            responses = [r for r in answers if r is not None]
-            return _reply(responses) if responses else HttpReply(204)
-        response = await handle_call(methods, payload, workers)
-        return _reply(response) if response is not None else HttpReply(204)
 
-    return PostEndpoint(
-        "/",
-        limits.max_body_bytes,
-        rpc,
-        too_large=_reply(_error(None, _too_large(limits.max_body_bytes)), 413),
-    )
+class RpcApp:
+    """The JSON-RPC port: POST / over HTTP, and WebSocket on the same port (as anvil and geth
+    serve both), whose connections may also subscribe."""
+
+    def __init__(
+        self,
+        methods: MethodTable,
+        limits: RpcLimits,
+        workers: CallWorkers,
+        subscriptions: Subscriptions,
+        parse_log_filter: ParseLogFilter,
+    ) -> None:
+        self._methods = methods
+        self._limits = limits
+        self._workers = workers
+        self._subscriptions = subscriptions
+        self._parse_log_filter = parse_log_filter
+
+        async def post(body: bytes) -> HttpReply:
+            response = await answer(methods, body, limits, workers)
+            return _reply(response) if response is not None else HttpReply(204)
+
+        self._http = PostEndpoint(
+            "/",
+            limits.max_body_bytes,
+            post,
+            too_large=_reply(_error(None, _too_large(limits.max_body_bytes)), 413),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await serve_websocket(
+                receive,
+                send,
+                self._methods,
+                self._dispatch,
+                self._subscriptions,
+                self._parse_log_filter,
+            )
+        else:
+            await self._http(scope, receive, send)
+
+    async def _dispatch(self, table: MethodTable, body: bytes) -> str | None:
+        response = await answer(table, body, self._limits, self._workers)
+        return None if response is None else json.dumps(response, separators=(",", ":"))
 
 
 def _reply(payload: object, status: int = 200) -> HttpReply:
