@@ -39,7 +39,8 @@ FILE_FORMAT = "cityledger-dataset-secret/1"
 # the bound, never for an amount of memory that would take the machine down.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 15, 8, 1
 MAX_SCRYPT_MEMORY = 1 << 30
-MAX_FILE_BYTES = 1 << 16
+# A secret file is about 400 bytes; the bound also keeps json.loads far from deep recursion.
+MAX_FILE_BYTES = 1 << 12
 
 
 def _hkdf(key: bytes, info: bytes, length: int) -> bytes:

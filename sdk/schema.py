@@ -25,6 +25,10 @@ FORMAT = "cityledger-schema/1"
 MAX_COLUMNS = 256  # DataGrants.MAX_FIELDS: a field scope is a uint256
 MAX_NAME_LENGTH = 64
 MAX_SCHEMA_BYTES = 1 << 20
+# A schema nests three deep; bounding its brackets bounds the depth json.loads recurses to (a
+# process that imports py-evm raises Python's recursion limit high enough for deep JSON to
+# overflow the C stack instead of raising).
+MAX_BRACKETS = 4 * MAX_COLUMNS + 10_000
 
 
 class SchemaError(ValueError):
@@ -187,6 +191,8 @@ class DatasetSchema:
 
     @classmethod
     def loads(cls, text: str) -> DatasetSchema:
+        if text.count("[") + text.count("{") > MAX_BRACKETS:
+            raise SchemaError("not a schema: far more brackets than one has")
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -111,3 +111,8 @@ def test_a_bad_schema_file_is_refused_clearly(text: str, says: str, tmp_path: Pa
 def test_a_missing_schema_file_is_named() -> None:
     with pytest.raises(SchemaError, match="no schema file at /nonexistent"):
         DatasetSchema.load(Path("/nonexistent/schema.json"))
+
+
+def test_deeply_nested_json_is_refused_before_decoding() -> None:
+    with pytest.raises(SchemaError, match="brackets"):
+        DatasetSchema.loads("[" * 200_000 + "]" * 200_000)
