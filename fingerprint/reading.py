@@ -221,8 +221,10 @@ def json_depth(line: str) -> int:
 
 
 def _json_cell(value: Any, limits: Limits) -> Cell:
+    """A JSON or Parquet value as a cell: nested values as their JSON text (times and other
+    non-JSON values inside them as text)."""
     if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False)
+        value = json.dumps(value, ensure_ascii=False, default=str)
     return _normalise(value, limits)
 
 

@@ -120,12 +120,14 @@ def test_xlsx_parquet_and_json_lines(tmp_path: Path) -> None:
             {
                 "lat": [46.81234],
                 "when": pa.array([NOV_3], pa.float64()).cast(pa.int64()).cast(pa.timestamp("s")),
+                "visits": [[{"at": datetime(2026, 11, 3), "cell": "JMS-0001"}]],
             }
         ),
         tmp_path / "x",
     )
     parquet = read_leak(tmp_path / "x")
     assert parquet.format == "parquet" and parquet.columns[1].seconds[0] == NOV_3
+    assert column(parquet, "visits") == ('[{"at": "2026-11-03 00:00:00", "cell": "JMS-0001"}]',)
 
     lines = '{"lat": 46.8, "tags": {"a": [1]}}\nnot json\n[1, 2]\n{"lat": "46,9", "extra": true}\n'
     jsonl = read_leak(write(tmp_path / "leak.jsonl", lines))
