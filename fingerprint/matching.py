@@ -149,7 +149,9 @@ class Matches:
 
 
 def map_columns(leaked: LeakedTable, reference: Reference) -> Mapping:
-    """Maps leaked columns to schema columns: by content, a matching header breaking ties."""
+    """Maps leaked columns to schema columns. A leaked column may hold a schema column when at
+    least half of its sampled values fit it; among those pairs, the best fits are taken first,
+    a header equal to the column's name counting for half a fit."""
     fits: list[tuple[float, int, str]] = []
     shaped: set[int] = set()
     for position, column in enumerate(leaked.columns):

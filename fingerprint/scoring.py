@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -227,17 +227,8 @@ def observe(leaked: LeakedTable, reference: Reference, grants: Sequence[GrantKey
             )
         )
     cells = _distinct_cells(parts, len(schema.columns))
-    cells = Cells(
-        cells.row,
-        cells.leaked_row,
-        cells.field,
-        cells.slot,
-        cells.original,
-        cells.symbol,
-        code.thresholds(
-            reference.keys.code, digests, prf.Cells.of(cells.row, cells.slot, len(digests))
-        ),
-    )
+    where = prf.Cells.of(cells.row, cells.slot, len(digests))
+    cells = replace(cells, threshold=code.thresholds(reference.keys.code, digests, where))
     return Observations(
         digests=digests,
         leaked_rows=matches.leaked_rows[first],
