@@ -158,3 +158,23 @@ def test_what_cannot_be_marked_is_refused() -> None:
 
 def test_the_granted_columns_only(world: World) -> None:
     assert world.copy(0).column_names == list(TRAJECTORY)
+
+
+def test_the_same_values_in_other_arrow_types_get_the_same_marks() -> None:
+    """A gateway may read the dataset through DuckDB: microsecond times, large strings,
+    decimals. Row keys read values at their precision, so the marks do not change."""
+    table = SMALL.slice(0, 500)
+    retyped = pa.table(
+        {
+            "id_hash": table["id_hash"].cast(pa.large_string()),
+            "visit_time": table["visit_time"].cast(pa.timestamp("us")),
+            "latitude": table["latitude"].cast(pa.decimal128(9, 4)),
+            "longitude": table["longitude"],
+        }
+    )
+    names = ["id_hash", "visit_time", "latitude", "longitude"]
+    marker = Marker(SCHEMA, KEYS, grant_id(0))
+    plain, other = marker.mark_table(table.select(names)), marker.mark_table(retyped)
+    assert plain["id_hash"].to_pylist() == other["id_hash"].to_pylist()
+    assert plain["visit_time"].cast(pa.timestamp("us")).equals(other["visit_time"])
+    assert plain["latitude"].equals(other["latitude"])
