@@ -186,7 +186,8 @@ def make_reveal(
         np.isin(observations.cells.field, sorted(candidate.grant.fields))
     )
     used = {schema.columns[f].name for f in np.unique(cells.field).tolist()}
-    used |= {schema.columns[c.field].name for c in observations.pseudonyms}
+    read = [c for c in observations.pseudonyms if c.field in candidate.grant.fields]
+    used |= {schema.columns[c.field].name for c in read}
     return Reveal(
         dataset_id=keys.dataset_id,
         grant=candidate.grant,
@@ -208,7 +209,7 @@ def make_reveal(
                 strict=True,
             )
         ),
-        pseudonym_columns=tuple((c.position, c.field) for c in observations.pseudonyms),
+        pseudonym_columns=tuple((c.position, c.field) for c in read),
         score=candidate.score,
     )
 

@@ -17,7 +17,7 @@ from fingerprint_helpers import World, grant_id, write_csv
 from cityledger.fingerprint.commitment import DeliveryCommitment, file_hash
 from cityledger.fingerprint.errors import FindingRejected, FingerprintError
 from cityledger.fingerprint.scheme import METHOD
-from cityledger.fingerprint.scoring import TraceReport
+from cityledger.fingerprint.scoring import TraceReport, trace
 from cityledger.fingerprint.verification import (
     Reveal,
     evidence_hash,
@@ -178,3 +178,18 @@ def test_a_reveal_file_that_is_not_one_is_refused(tmp_path: Path) -> None:
         (tmp_path / "reveal.json").write_text(text)
         with pytest.raises(FindingRejected, match="reveal"):
             Reveal.load(tmp_path / "reveal.json")
+
+
+def test_a_grant_without_the_ids_is_rescored_without_them(case: Case, world: World) -> None:
+    candidates = [
+        replace(c, fields=c.fields - {0}) if c.grant_id == grant_id(LEAKER) else c
+        for c in world.candidates
+    ]
+    report = trace(case.evidence, world.reference, candidates)
+    reveal = make_reveal(
+        report, grant_id(LEAKER), world.keys, SCHEMA, [case.commitment], case.evidence
+    )
+    assert reveal.pseudonym_columns == () and "id_hash" not in reveal.positions
+    verified = verify_finding(case.evidence, reveal, case.deliveries, case.incident, reveal.score)
+    assert verified.candidate.channels["pseudonyms"].observations == 0
+    assert verified.candidate.false_attribution_probability < 1e-9
