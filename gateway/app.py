@@ -52,6 +52,18 @@ class GatewayInfo(BaseModel):
     datasets: list[DatasetInfo]
 
 
+def _field(error: Any) -> str:
+    """Where a validation error is, as the request names it: request.fields[1], signature."""
+    if error.get("type") == "json_invalid":
+        return "body"
+    field = ""
+    for part in error["loc"]:
+        if part == "body":
+            continue
+        field += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return field.lstrip(".") or "body"
+
+
 def _refusal_response(refusal: Refusal) -> JSONResponse:
     return JSONResponse(refusal.document().model_dump(), status_code=refusal.status)
 
@@ -72,8 +84,7 @@ def create_app(deliverer: Deliverer, info: GatewayInfo, attempt_log: FilePath) -
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid"}
-        where = [str(part) for part in first["loc"] if part != "body"] or ["body"]
-        field = ".".join(where).replace(".[", "[")
+        field = _field(first)
         grant = request.path_params.get("grant_id")
         return _refusal_response(
             Refusal(
@@ -86,8 +97,8 @@ def create_app(deliverer: Deliverer, info: GatewayInfo, attempt_log: FilePath) -
 
     @app.exception_handler(HTTPException)
     async def not_here(request: Request, exc: HTTPException) -> JSONResponse:
-        body = {"error": {"grantId": None, "rule": "NotFound", "message": str(exc.detail)}}
-        return JSONResponse(body, status_code=exc.status_code)
+        refusal = Refusal("NotFound", None, {"detail": str(exc.detail)})
+        return JSONResponse(refusal.document().model_dump(), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:

@@ -2,9 +2,9 @@
 block (final on a QBFT chain: a block in the chain is final).
 
 The order: the request's own signature, gateway and expiry, then its nonce (claimed before any
-chain read, so a replay is refused whatever else changed), then the grant at one block:
-it exists, the signer is its grantee, its dataset is served here, it is active, the grantee
-still holds GRANTEE, the fields and filter columns are within its scope, quota is left; last
+chain read, so a replay is refused whatever else changed), then the grant at one block: it
+exists, the signer is its grantee, its dataset is served here, it is active, grantee and grantor
+still hold their roles, the fields and filter columns are within its scope, quota is left; last
 the filter's values against their columns' types. The chain checks them all again when the
 delivery is recorded: a grant revoked in between still gets nothing."""
 
@@ -117,8 +117,10 @@ class Checker:
                 {"grantId": grant_id, "status": int(grant.status)},
                 context=context,
             )
-        if not ledger.consortium.has_role(grant.grantee, Role.GRANTEE, block):
-            raise Refusal("MissingRole", grant_id, {"agency": grant.grantee, "role": 2})
+        # A grant is used only while both its agencies hold their roles (DataGrants).
+        for agency, role in ((grant.grantee, Role.GRANTEE), (grant.grantor, Role.GRANTOR)):
+            if not ledger.consortium.has_role(agency, role, block):
+                raise Refusal("MissingRole", grant_id, {"agency": agency, "role": int(role)})
         columns = self._columns(grant_id, grant, dataset, signed)
         filtered = {c.column for c in request.filter}
         mask = dataset.schema.field_mask([*columns, *filtered])

@@ -105,6 +105,7 @@ def render(
     rpc: str,
     consortium: str,
     datasets: Sequence[DatasetSource],
+    anchor_interval: float | None = None,
 ) -> str:
     """A config file's text (absolute paths), for tools that set gateways up (`testnet`)."""
 
@@ -120,6 +121,8 @@ def render(
     ]
     if tls is not None:
         lines += [f"tls_cert = {text(tls[0].resolve())}", f"tls_key = {text(tls[1].resolve())}"]
+    if anchor_interval is not None:
+        lines += [f"anchor_interval = {float(anchor_interval)}"]
     lines += ["", "[chain]", f"rpc = {text(rpc)}", f"consortium = {text(consortium)}"]
     for dataset in datasets:
         lines += [

@@ -22,6 +22,7 @@ MEDIA_TYPES: dict[Format, str] = {
     "jsonl": "application/jsonl",
 }
 SEALED_MEDIA_TYPE = "application/octet-stream"
+JSON_SLICE_ROWS = 1024
 
 
 def _json_value(value: Any) -> Any:
@@ -56,9 +57,11 @@ class CopyWriter:
         elif self._parquet is not None:
             self._parquet.write_batch(batch)
         elif self._jsonl is not None:
-            for row in batch.to_pylist():
-                self._jsonl.write(json.dumps(row, ensure_ascii=False, default=_json_value))
-                self._jsonl.write("\n")
+            # Python objects for a slice of rows at a time, not for the whole batch.
+            for start in range(0, batch.num_rows, JSON_SLICE_ROWS):
+                for row in batch.slice(start, JSON_SLICE_ROWS).to_pylist():
+                    self._jsonl.write(json.dumps(row, ensure_ascii=False, default=_json_value))
+                    self._jsonl.write("\n")
 
     def close(self) -> None:
         for writer in (self._csv, self._parquet, self._jsonl):

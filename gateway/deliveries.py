@@ -65,6 +65,10 @@ GRANT_RULES = frozenset(
 )
 
 
+# A request waits this long for one of the `max_deliveries` slots before it is refused as Busy.
+BUSY_WAIT_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A recorded delivery, ready to stream: the file, its media type, the signed receipt."""
@@ -115,7 +119,7 @@ class Deliverer:
     def deliver(self, path_grant: str, signed: SignedRequest) -> Prepared:
         try:
             authorised = self.checker.authorise(path_grant, signed)
-            if not self._slots.acquire(blocking=False):
+            if not self._slots.acquire(timeout=BUSY_WAIT_SECONDS):
                 raise Refusal("Busy", authorised.grant.id, {"deliveries": self.max_deliveries})
         except Refusal as refusal:
             self._log_refusal(refusal, signed)

@@ -17,6 +17,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+DRAIN_BYTES = 1 << 20
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 
@@ -41,9 +42,11 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        too_large = Refusal("BodyTooLarge", None, {"limit": self.max_bytes}, field="body")
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send, Refusal("BodyTooLarge", None, {"limit": self.max_bytes}))
+            await self._drain(receive)
+            await self._refuse(send, too_large)
             return
         body = bytearray()
         more = True
@@ -54,11 +57,15 @@ class BodyLimits:
             body += message.get("body", b"")
             more = bool(message.get("more_body", False))
             if len(body) > self.max_bytes:
-                await self._refuse(send, Refusal("BodyTooLarge", None, {"limit": self.max_bytes}))
+                if more:
+                    await self._drain(receive)
+                await self._refuse(send, too_large)
                 return
         if nesting_depth(bytes(body)) > self.max_depth:
             reason = f"JSON nested deeper than {self.max_depth} levels"
-            refusal = Refusal("MalformedRequest", None, {"field": "body", "reason": reason})
+            refusal = Refusal(
+                "MalformedRequest", None, {"field": "body", "reason": reason}, field="body"
+            )
             await self._refuse(send, refusal)
             return
         replayed = False
@@ -71,6 +78,17 @@ class BodyLimits:
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _drain(receive: Receive) -> None:
+        """Reads and drops up to DRAIN_BYTES of a refused body, so that a client still sending
+        reads the refusal instead of a reset connection; a larger body is cut off."""
+        drained = 0
+        while drained <= DRAIN_BYTES:
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                return
+            drained += len(message.get("body", b""))
 
     @staticmethod
     async def _refuse(send: Send, refusal: Refusal) -> None:

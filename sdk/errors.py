@@ -228,6 +228,7 @@ _MESSAGES: dict[str, _Explain] = {
     ),
     "MalformedRequest": lambda a, c: f"{a['field']}: {a['reason']}",
     "BodyTooLarge": lambda a, c: f"the request body is larger than {a['limit']} bytes",
+    "NotFound": lambda a, c: f"{a['detail']}; the gateway's API is described at /docs",
     "InternalError": lambda a, c: (
         "the gateway failed while preparing the delivery; nothing was delivered; its operator "
         "finds the cause in the gateway's log"

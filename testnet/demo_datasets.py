@@ -26,6 +26,7 @@ TRAVEL_DATASET = demo_data.DATASET
 ICU_DATASET = "harbin/icu-bed-occupancy"
 TRAFFIC_DATASET = "qiqihar/road-traffic-flow"
 _HOUR = 3600
+ROW_GROUP_ROWS = 65_536
 _START = int(datetime(2026, 10, 18, tzinfo=UTC).timestamp())
 
 ICU_SCHEMA = DatasetSchema(
@@ -109,7 +110,8 @@ def _write(
     folder = directory / city.lower()
     folder.mkdir(parents=True, exist_ok=True)
     source, schema_file = folder / f"{stem}.parquet", folder / f"{stem}.schema.json"
-    pq.write_table(table, source)
+    # Row groups bound what a reader holds at once: DuckDB reads a row group's columns whole.
+    pq.write_table(table, source, row_group_size=ROW_GROUP_ROWS)
     schema.save(schema_file)
     secret = keys_dir / f"{owner}.{stem}.secret"
     DatasetKeys.generate(name).save(secret, passphrase)

@@ -24,7 +24,12 @@ from cityledger.testnet.network import GatewayInfo, TestnetError, TestnetInfo, i
 PASSPHRASE_ENV = "CITYLEDGER_PASSPHRASE"
 
 
-def configure(info: TestnetInfo, gateway: GatewayInfo, datasets: Sequence[DatasetSource]) -> None:
+def configure(
+    info: TestnetInfo,
+    gateway: GatewayInfo,
+    datasets: Sequence[DatasetSource],
+    anchor_interval: float | None = None,
+) -> None:
     """Writes the city's gateway config: its key, TLS certificate, its city's node, datasets."""
     node = next(n for n in info.nodes if n.city == gateway.city)
     config = Path(gateway.config)
@@ -40,6 +45,7 @@ def configure(info: TestnetInfo, gateway: GatewayInfo, datasets: Sequence[Datase
             rpc=node.rpc_url,
             consortium=info.system_contracts["Consortium"],
             datasets=datasets,
+            anchor_interval=anchor_interval,
         )
     )
 

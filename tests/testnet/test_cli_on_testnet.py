@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from testnet_helpers import CITYLEDGER, PASSPHRASE, running_testnet
 
-from cityledger.testnet.demo import TRAVEL_DATASET
+from cityledger.testnet.demo_datasets import TRAVEL_DATASET
+from cityledger.testnet.network import TestnetInfo
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.slow
 class Cli:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.info = TestnetInfo.read(directory)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CITYLEDGER_")}
         self.env.update(
             CITYLEDGER_CONFIG=str(directory / "cityledger.toml"), CITYLEDGER_PASSPHRASE=PASSPHRASE
@@ -136,6 +138,41 @@ def test_grant_signed_used_traced_revoked_and_refused_on_the_bft_network(cli: Cl
     )
     assert reason.startswith("error: DataGrants refused (WrongStatus)")
     assert grant["id"] in reason and "revoked" in reason
+
+
+def test_a_grantee_fetches_a_marked_copy_and_a_revoked_grant_gets_nothing(cli: Cli) -> None:
+    """The README's quickstart: Harbin Health fetches through Jiamusi's gateway; the delivery is
+    in the grant's trace as recorded by the gateway; a revoked grant is refused."""
+    demo = json.loads((cli.directory / "demo.json").read_text())
+    grant = demo["grants"]["active"]
+    out = cli.directory / "positives.csv"
+    fetched = cli.ok(
+        "data",
+        "fetch",
+        grant,
+        "--fields",
+        "id_hash,visit_time,test_result",
+        "--where",
+        "test_result = positive",
+        "--out",
+        str(out),
+        key="harbin-health",
+    )
+    lines = out.read_text().splitlines()
+    assert lines[0] == '"id_hash","visit_time","test_result"'
+    assert len(lines) - 1 == fetched["rows"] > 0
+    assert all(line.endswith('"positive"') for line in lines[1:])
+    trace = cli.ok("audit", "trace", "--grant", grant)
+    recorded = [e for e in trace if e["event"] == "AccessRecorded"][-1]
+    jiamusi = next(g for g in cli.info.gateways if g.city == "Jiamusi")
+    assert recorded["args"]["recordedBy"] == jiamusi.address == fetched["gateway"]
+    assert trace[-1]["event"] == "DeliveryRegistered"
+    assert trace[-1]["args"]["commitment"] == fetched["commitment"]
+
+    reason = cli.refused(
+        "data", "fetch", demo["grants"]["revoked"], "--out", str(out), key="harbin-transport"
+    )
+    assert reason.startswith("error: the gateway refused (WrongStatus)") and "revoked" in reason
 
 
 def test_refusals_are_one_line(cli: Cli) -> None:
