@@ -25,6 +25,7 @@ from typing import Any
 import requests
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
+from eth_utils import to_checksum_address
 
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingAgency, FoundingCity
 from cityledger.node.config import DataDir, NetworkSettings, Peer
@@ -240,7 +241,9 @@ def create(
     )
     # Gas is free; ether only moves by value transfers, which integrators' tools try first.
     genesis = build_genesis(
-        chain_id, spec, funded=dict.fromkeys((a.address for a in admins), ADMIN_BALANCE_WEI)
+        chain_id,
+        spec,
+        funded=dict.fromkeys((to_checksum_address(a.address) for a in admins), ADMIN_BALANCE_WEI),
     )
     genesis.write(directory / "genesis.json")
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-/// Test contract for the node: writes storage, emits indexed events, reverts in two ways.
+/// Test contract for the node: writes storage, emits indexed events, reverts in three ways
+/// (a custom error, a reason string, a panic).
 contract Emitter {
     mapping(uint256 => uint256) public values;
 
@@ -24,5 +25,10 @@ contract Emitter {
 
     function fail(string calldata reason) external pure {
         revert(reason);
+    }
+
+    /// Panics with code 0x12 when `divisor` is zero.
+    function divide(uint256 value, uint256 divisor) external pure returns (uint256) {
+        return value / divisor;
     }
 }

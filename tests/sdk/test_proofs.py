@@ -9,7 +9,7 @@ import rlp
 from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 from cityledger.sdk.proofs import EMPTY_TRIE_ROOT, ProofError, verify
 
