@@ -5,6 +5,7 @@ lines, so a copy of any size passes through a batch's worth of memory. The file 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -67,3 +68,27 @@ class CopyWriter:
         for writer in (self._csv, self._parquet, self._jsonl):
             if writer is not None:
                 writer.close()
+
+
+def write_copy(
+    reader: pa.RecordBatchReader,
+    transform: Callable[[pa.RecordBatch], pa.RecordBatch],
+    path: Path,
+    format: Format,
+) -> int:
+    """Writes `transform` of every batch of `reader` to `path`; returns the rows written. With
+    no batch at all, the file still has the transformed columns (a header, a schema)."""
+    writer: CopyWriter | None = None
+    try:
+        for batch in reader:
+            out = transform(batch)
+            writer = writer or CopyWriter(path, format, out.schema)
+            writer.write(out)
+        if writer is None:
+            out = transform(pa.RecordBatch.from_pylist([], schema=reader.schema))
+            writer = CopyWriter(path, format, out.schema)
+            writer.write(out)
+    finally:
+        if writer is not None:
+            writer.close()
+    return writer.rows

@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
 from eth_typing import ChecksumAddress
 
 from cityledger.fingerprint.commitment import DeliveryCommitment, file_hash
@@ -32,7 +31,7 @@ from cityledger.fingerprint.marking import Marker
 from cityledger.fingerprint.scheme import METHOD
 from cityledger.gateway.attempts import AttemptLog
 from cityledger.gateway.checks import Authorised, Checker
-from cityledger.gateway.copies import MEDIA_TYPES, SEALED_MEDIA_TYPE, CopyWriter
+from cityledger.gateway.copies import MEDIA_TYPES, SEALED_MEDIA_TYPE, write_copy
 from cityledger.gateway.refusals import Refusal
 from cityledger.gateway.sources import Sources
 from cityledger.sdk.delivery import (
@@ -205,22 +204,11 @@ class Deliverer:
         marker = Marker(dataset.schema, self.keys[grant.dataset_id], grant.id)
         # The row key is read even when not delivered: marks are keyed by it.
         read = list(dict.fromkeys([*authorised.columns, *dataset.schema.key]))
-        writer: CopyWriter | None = None
-        try:
-            with self.sources.scan(dataset, read, authorised.filter, self.batch_rows) as reader:
-                for batch in reader:
-                    marked = marker.mark(batch, authorised.columns)
-                    writer = writer or CopyWriter(path, format, marked.schema)
-                    writer.write(marked)
-                if writer is None:  # no row matched: a file with the columns and no rows
-                    empty = pa.RecordBatch.from_pylist([], schema=reader.schema)
-                    marked = marker.mark(empty, authorised.columns)
-                    writer = CopyWriter(path, format, marked.schema)
-                    writer.write(marked)
-        finally:
-            if writer is not None:
-                writer.close()
-        return _Copy(path, writer.rows, file_hash(path))
+        with self.sources.scan(dataset, read, authorised.filter, self.batch_rows) as reader:
+            rows = write_copy(
+                reader, lambda batch: marker.mark(batch, authorised.columns), path, format
+            )
+        return _Copy(path, rows, file_hash(path))
 
     def _record(self, authorised: Authorised, rows: int, commitment: str) -> GatewayDelivery:
         grant = authorised.grant

@@ -18,9 +18,10 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import requests
+from eth_utils import to_checksum_address
 
 from cityledger.sdk.chain import Chain
 from cityledger.sdk.delivery import (
@@ -35,8 +36,8 @@ from cityledger.sdk.delivery import (
 )
 from cityledger.sdk.errors import GatewayRefusal, LedgerInputError, LedgerTransportError
 from cityledger.sdk.grants_client import DatasetsClient, GrantsClient
-from cityledger.sdk.leaks_client import LeaksClient
 from cityledger.sdk.models import GatewayDesignation, hex32
+from cityledger.sdk.receipts import emitted
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -90,13 +91,11 @@ class DeliveriesClient:
         chain: Chain,
         grants: GrantsClient,
         datasets: DatasetsClient,
-        leaks: LeaksClient,
         tls_ca: Path | None = None,
     ) -> None:
         self.chain = chain
         self.grants = grants
         self.datasets = datasets
-        self.leaks = leaks
         # The CA that signed the gateways' certificates (a test network's own CA); the system's
         # trusted CAs when None.
         self.tls_ca = tls_ca
@@ -202,22 +201,43 @@ class DeliveriesClient:
         )
         if got != expected:
             raise DeliveryError(f"the receipt is for another request: {got} instead of {expected}")
-        recorded = self.leaks.deliveries(receipt.grant_id)
-        if receipt.delivery_index >= len(recorded):
-            raise DeliveryError(
-                f"the chain has no delivery {receipt.delivery_index} of grant {receipt.grant_id}"
-            )
-        on_chain = recorded[receipt.delivery_index]
-        if (on_chain.commitment, on_chain.recorded_by) != (
-            receipt.commitment.lower(),
-            designation.gateway,
+        self._check_record(receipt, designation)
+        return signed
+
+    def _check_record(self, receipt: DeliveryReceipt, designation: GatewayDesignation) -> None:
+        """The record the receipt names is on chain: its transaction, in its block, registered
+        this delivery of this grant with this commitment, recorded by the designated gateway."""
+        chain = self.chain
+        mined = chain.rpc(
+            "eth_getTransactionReceipt",
+            lambda: chain.w3.eth.get_transaction_receipt(cast(Any, receipt.record_tx)),
+        )
+        expected = {
+            "grantId": receipt.grant_id.lower(),
+            "deliveryIndex": receipt.delivery_index,
+            "commitment": receipt.commitment.lower(),
+            "deliveredRecords": receipt.rows,
+            "recordedBy": designation.gateway,
+        }
+        found = [
+            {
+                "grantId": hex32(bytes(event["grantId"])),
+                "deliveryIndex": int(event["deliveryIndex"]),
+                "commitment": hex32(bytes(event["commitment"])),
+                "deliveredRecords": int(event["deliveredRecords"]),
+                "recordedBy": to_checksum_address(event["recordedBy"]),
+            }
+            for event in emitted(chain, mined, "LeakRegistry", "DeliveryRegistered")
+        ]
+        if (
+            mined["status"] != 1
+            or int(mined["blockNumber"]) != receipt.recorded_at_block
+            or expected not in found
         ):
             raise DeliveryError(
-                f"delivery {receipt.delivery_index} of grant {receipt.grant_id} on chain is "
-                f"commitment {on_chain.commitment} by {on_chain.recorded_by}, not what the "
-                "receipt says"
+                f"transaction {receipt.record_tx} does not record delivery "
+                f"{receipt.delivery_index} of grant {receipt.grant_id} as the receipt says"
             )
-        return signed
 
     def _download(
         self,

@@ -63,7 +63,7 @@ class Ledger:
         self.leaks = LeaksClient(chain)
         self.allocation = AllocationClient(chain)
         self.audit = AuditClient(self.history, self.consortium)
-        self.deliveries = DeliveriesClient(chain, self.grants, self.datasets, self.leaks, tls_ca)
+        self.deliveries = DeliveriesClient(chain, self.grants, self.datasets, tls_ca)
 
     @classmethod
     def connect(

@@ -25,7 +25,7 @@ DOC = REPO / "docs" / "cli.md"
 FENCE_OPENERS = ("```console", "```sh")
 FAILS = re.compile(r"#\s*fails:\s*(?P<text>.+?)\s*$")
 NOT_RUN = re.compile(r"#\s*not run:")
-GROUPS_DOCUMENTED_ELSEWHERE = {"node", "testnet"}  # docs/node.md
+GROUPS_DOCUMENTED_ELSEWHERE = {"node", "testnet", "gateway"}  # docs/node.md, docs/gateway.md
 
 
 @dataclass(frozen=True)
