@@ -37,7 +37,7 @@ from cityledger.sdk import merkle
 from cityledger.sdk.offers import Domain, GrantOffer, OfferFile, countersign, sign_offer
 from cityledger.sdk.signers import Signer
 
-GRANTOR, GRANTEE, AUDITOR, ALLOCATOR = 1, 2, 4, 8
+GRANTOR, GRANTEE, AUDITOR, ALLOCATOR, GATEWAY = 1, 2, 4, 8, 16
 CITIES = ("Harbin", "Qiqihar", "Mudanjiang", "Jiamusi", "Daqing")
 AGENCIES = (
     ("bdc", "Big Data Center", GRANTOR | GRANTEE),
@@ -342,10 +342,40 @@ def allocation_calls(b: Bench) -> None:
         )
 
 
+def gateway_calls(b: Bench, dataset: bytes, grant_id: bytes) -> None:
+    """Jiamusi's data gateway: registered by the city admin, designated by the dataset's owner,
+    then recording deliveries (quota, access record and commitment in one transaction)."""
+    gateway = b.spare.pop()
+    b.send(
+        b.fn("Consortium").registerAgency(gateway.address, "Jiamusi Data Gateway", GATEWAY),
+        b.admins["Jiamusi"],
+    )
+    b.run(
+        "DataGrants",
+        "setGateway",
+        b.fn("DataGrants").setGateway(dataset, gateway.address, "https://gateway.jiamusi.example"),
+        b.agencies["jiamusi.bdc"],
+    )
+    for label in (
+        "recordDelivery (first of the grant: access, commitment)",
+        "recordDelivery (access, commitment)",
+    ):
+        call = b.fn("AccessLog").recordDelivery(
+            grant_id,
+            keccak(text=label),
+            980,
+            0b1011,
+            keccak(text=f"copy {label}"),
+            text32("cityledger-fp/1"),
+        )
+        b.run("AccessLog", label, call, gateway)
+
+
 def main() -> None:
     bench = Bench()
     consortium_calls(bench)
     dataset, grants = grant_and_access_calls(bench)
+    gateway_calls(bench, dataset, grants[1])
     leak_calls(bench, dataset, grants)
     allocation_calls(bench)
     print(bench.table())

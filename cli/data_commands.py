@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cityledger.cli.context import state
+from cityledger.cli.context import passphrase, state
 from cityledger.cli.output import done
 from cityledger.sdk.delivery import FORMATS, Condition, DeliveryError, Format
 
@@ -70,3 +70,24 @@ def fetch(
         f"(content sha256 {receipt.content_hash})"
     )
     done(message, {"path": str(out), **receipt.model_dump(by_alias=True)}, cli.settings.json)
+
+
+@app.command("new-secret")
+def new_secret(
+    ctx: typer.Context,
+    dataset: str,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the encrypted secret.")],
+) -> None:
+    """Create DATASET's secret, which keys the marks of every copy of it (its owner keeps it,
+    encrypted with the passphrase, beside its keystore; the dataset's gateway reads it).
+    A lost secret cannot trace copies marked with it: back it up."""
+    from cityledger.fingerprint.keys import DatasetKeys  # cityledger[data]
+
+    cli = state(ctx)
+    secret = passphrase(f"Passphrase for the secret of {dataset}", confirm=True)
+    DatasetKeys.generate(dataset).save(out, secret)
+    done(
+        f"wrote the secret of {dataset} to {out}",
+        {"dataset": dataset, "path": str(out)},
+        cli.settings.json,
+    )

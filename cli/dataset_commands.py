@@ -10,6 +10,7 @@ import typer
 from cityledger.cli.context import CliError, state
 from cityledger.cli.output import done, jsonable, show, show_rows
 from cityledger.sdk.models import Sensitivity
+from cityledger.sdk.schema import DatasetSchema, SchemaError
 
 app = typer.Typer(
     help="Datasets: register and set-gateway (their owner), list, show.", no_args_is_help=True
@@ -22,7 +23,9 @@ COLUMNS = ["id", "owner", "sensitivity", "field_count", "registered_at"]
 def register(
     ctx: typer.Context,
     name: str,
-    fields: int = typer.Option(..., "--fields", help="Number of fields (columns) of the dataset."),
+    fields: int | None = typer.Option(
+        None, "--fields", help="Number of fields (columns); a schema file's own count if omitted."
+    ),
     schema: str | None = typer.Option(None, "--schema", help="Schema text (hashed, not stored)."),
     schema_file: Annotated[
         Path | None, typer.Option("--schema-file", help="File with the schema.")
@@ -31,18 +34,39 @@ def register(
         "confidential", "--sensitivity", help="public, internal, confidential or restricted."
     ),
 ) -> None:
-    """Register dataset NAME (id = keccak256(NAME)) owned by the signing agency."""
+    """Register dataset NAME (id = keccak256(NAME)) owned by the signing agency. A cityledger
+    schema file (JSON with "columns") registers by its canonical JSON's hash, the one a gateway
+    serving the dataset checks; any other schema text by the hash of the text as given."""
     cli = state(ctx)
     if (schema is None) == (schema_file is None):
         raise CliError("give exactly one of --schema or --schema-file")
-    text = schema if schema is not None else Path(str(schema_file)).read_text()
+    text, count = _schema(
+        schema if schema is not None else Path(str(schema_file)).read_text(), fields
+    )
     level = sensitivity.upper()
     if level not in Sensitivity.__members__:
         raise CliError(f"unknown sensitivity {sensitivity!r}")
     dataset = cli.ledger().datasets.register(
-        name, schema=text, field_count=fields, sensitivity=Sensitivity[level]
+        name, schema=text, field_count=count, sensitivity=Sensitivity[level]
     )
     done(f"registered dataset {name}: {dataset.id}", dataset, cli.settings.json)
+
+
+def _schema(text: str, fields: int | None) -> tuple[str, int]:
+    """The text to hash and the field count."""
+    try:
+        parsed = DatasetSchema.loads(text)
+    except SchemaError as exc:
+        if '"columns"' in text:
+            raise CliError(f"not a usable dataset schema: {exc}") from None
+        if fields is None:
+            raise CliError(
+                "give --fields: the schema text does not say how many there are"
+            ) from None
+        return text, fields
+    if fields is not None and fields != len(parsed.columns):
+        raise CliError(f"--fields {fields}, but the schema has {len(parsed.columns)} columns")
+    return parsed.canonical_json(), len(parsed.columns)
 
 
 @app.command("set-gateway")
