@@ -39,6 +39,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from throughput import cpu_seconds, machine_cpu_seconds
 
 from cityledger.fingerprint.keys import DatasetKeys
 from cityledger.fingerprint.marking import Marker
@@ -57,6 +58,20 @@ from cityledger.testnet.demo_datasets import TRAVEL_DATASET, DemoDataset, prepar
 PASSPHRASE = network.DEFAULT_PASSPHRASE
 COLUMNS = ("id_hash", "visit_time", "latitude", "longitude", "test_result")
 BATCH_ROWS = 16_384  # the gateway's default
+
+
+class Load:
+    """Wall time, the gateway's CPU time and the machine's busy cores over a stretch of work."""
+
+    def __init__(self, gateway_pid: int) -> None:
+        self.pid = gateway_pid
+        self._wall, self._cpu = time.perf_counter(), cpu_seconds(gateway_pid)
+        self._machine = machine_cpu_seconds()
+
+    def stop(self) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.gateway_cpu = cpu_seconds(self.pid) - self._cpu
+        self.cores = (machine_cpu_seconds() - self._machine) / self.seconds
 
 
 @dataclass(frozen=True)
@@ -236,17 +251,18 @@ def main() -> None:
                     where=small,
                 ).receipt.rows
 
+            assert jiamusi.pid is not None
             latencies = []
-            start = time.perf_counter()
+            sequential = Load(jiamusi.pid)
             for _ in range(options.small):
                 begun = time.perf_counter()
                 one_small()
                 latencies.append(time.perf_counter() - begun)
-            sequential = time.perf_counter() - start
-            start = time.perf_counter()
+            sequential.stop()
+            concurrent = Load(jiamusi.pid)
             with ThreadPoolExecutor(options.clients) as pool:
                 list(pool.map(one_small, range(options.concurrent)))
-            concurrent = time.perf_counter() - start
+            concurrent.stop()
 
     print("| path | rows | seconds | rows/s | vs DuckDB |")
     print("|---|--:|--:|--:|--:|")
@@ -257,17 +273,24 @@ def main() -> None:
             f"{row.rows_per_second / ceiling:.3f} |"
         )
     print()
-    print("| small deliveries (~100 rows) | deliveries | seconds | deliveries/s | p50 / max s |")
-    print("|---|--:|--:|--:|---|")
     print(
-        f"| one client, one after another | {options.small} | {sequential:.1f} | "
-        f"{options.small / sequential:.1f} | {statistics.median(latencies):.2f} / "
-        f"{max(latencies):.2f} |"
+        "| small deliveries (~100 rows) | deliveries | seconds | deliveries/s | p50 / max s "
+        "| gateway CPU ms a delivery | cores busy (of 2) |"
     )
-    print(
-        f"| {options.clients} clients at once | {options.concurrent} | {concurrent:.1f} | "
-        f"{options.concurrent / concurrent:.1f} | |"
-    )
+    print("|---|--:|--:|--:|---|--:|--:|")
+    for label, count, load, spread in (
+        (
+            "one client, one after another",
+            options.small,
+            sequential,
+            f"{statistics.median(latencies):.2f} / {max(latencies):.2f}",
+        ),
+        (f"{options.clients} clients at once", options.concurrent, concurrent, ""),
+    ):
+        print(
+            f"| {label} | {count} | {load.seconds:.1f} | {count / load.seconds:.1f} | {spread} "
+            f"| {1000 * load.gateway_cpu / count:.0f} | {load.cores:.2f} |"
+        )
 
 
 if __name__ == "__main__":
