@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +31,36 @@ app = typer.Typer(
 class TraceFormat(StrEnum):
     table = "table"
     json = "json"
+    jsonl = "jsonl"
     csv = "csv"
+
+
+class _Counter:
+    """Events read so far, and how fast, on stderr while a trace runs (not with --json, not
+    off a terminal): a long trace shows it is moving."""
+
+    def __init__(self, quiet: bool) -> None:
+        console = Console(stderr=True)
+        self._status = None if quiet or not console.is_terminal else console.status("tracing…")
+        self._started = time.monotonic()
+
+    def __enter__(self) -> _Counter:
+        if self._status is not None:
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+
+    def count(self, events: Iterable[HistoryEvent]) -> Iterator[HistoryEvent]:
+        for n, event in enumerate(events, start=1):
+            if self._status is not None and n % 1_000 == 0:
+                rate = n / max(time.monotonic() - self._started, 1e-9)
+                self._status.update(
+                    f"tracing… {n:,} events, block {event.block_number} ({rate:,.0f}/s)"
+                )
+            yield event
 
 
 def _progress(quiet: bool, what: str) -> AbstractContextManager[object]:
@@ -41,7 +72,16 @@ def _progress(quiet: bool, what: str) -> AbstractContextManager[object]:
 
 
 def _summary(event: HistoryEvent) -> str:
-    keys = ("grantId", "datasetId", "incidentId", "poolId", "accessNumber", "recordCount")
+    keys = (
+        "grantId",
+        "datasetId",
+        "incidentId",
+        "poolId",
+        "accessNumber",
+        "recordCount",
+        "deliveredRecords",
+        "recordedBy",  # the grantee itself, or the dataset's gateway
+    )
     return ", ".join(f"{k}={str(event.args[k])[:18]}" for k in keys if k in event.args)
 
 
@@ -54,55 +94,66 @@ def trace(
     city: str | None = typer.Option(None, "--city", help="City name or id (with its agencies)."),
     since: str | None = typer.Option(None, "--since", help="ISO time; earlier events left out."),
     until: str | None = typer.Option(None, "--until", help="ISO time; later events left out."),
-    output_format: Annotated[TraceFormat, typer.Option("--format")] = TraceFormat.table,
+    output_format: Annotated[
+        TraceFormat,
+        typer.Option(
+            "--format",
+            help="table, json, jsonl or csv; jsonl and csv stream any number of events.",
+        ),
+    ] = TraceFormat.table,
 ) -> None:
     """Every event about one dataset, grant, agency or city, in chain order, across contracts."""
     cli = state(ctx)
     if sum(x is not None for x in (dataset, grant, agency, city)) != 1:
         raise CliError("trace exactly one of --dataset, --grant, --agency, --city")
     ledger = cli.ledger(signed=False)
-    with _progress(cli.settings.json, "reading history by event topics"):
-        events = list(
-            ledger.audit.trace(
-                dataset=dataset,
-                grant=grant,
-                agency=cli.address(agency) if agency else None,
-                city=city,
-                since=parsing.moment(since) if since else None,
-                until=parsing.moment(until) if until else None,
-            )
-        )
+    events = ledger.audit.trace(
+        dataset=dataset,
+        grant=grant,
+        agency=cli.address(agency) if agency else None,
+        city=city,
+        since=parsing.moment(since) if since else None,
+        until=parsing.moment(until) if until else None,
+    )
+    with _Counter(quiet=cli.settings.json) as counter:
+        counted = counter.count(events)
+        if cli.settings.json:  # the global --json wins over --format
+            output_format = TraceFormat.json
+        if output_format is TraceFormat.jsonl:
+            for e in counted:
+                typer.echo(json.dumps(e.as_json(), separators=(",", ":")))
+            return
+        if output_format is TraceFormat.csv:
+            writer = csv.writer(sys.stdout)
+            writer.writerow(["blockNumber", "timestamp", "contract", "event", "txHash", "args"])
+            for e in counted:
+                writer.writerow(
+                    [
+                        e.block_number,
+                        e.timestamp.isoformat(),
+                        e.contract,
+                        e.event,
+                        e.tx_hash,
+                        json.dumps(e.args, separators=(",", ":")),
+                    ]
+                )
+            return
+        collected = list(counted)
     if cli.settings.json or output_format is TraceFormat.json:
-        print_json([e.as_json() for e in events])
-    elif output_format is TraceFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["blockNumber", "timestamp", "contract", "event", "txHash", "args"])
-        for e in events:
-            writer.writerow(
-                [
-                    e.block_number,
-                    e.timestamp.isoformat(),
-                    e.contract,
-                    e.event,
-                    e.tx_hash,
-                    json.dumps(e.args),
-                ]
-            )
-        typer.echo(buffer.getvalue(), nl=False)
-    else:
-        table = Table(title=f"trace ({len(events)} events)")
-        for column in ("block", "time (UTC)", "contract", "event", "details"):
-            table.add_column(column, overflow="fold")
-        for e in events:
-            table.add_row(
-                str(e.block_number),
-                e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
-                e.contract,
-                e.event,
-                _summary(e),
-            )
-        Console().print(table)
+        print_json([e.as_json() for e in collected])
+        return
+    table = Table(title=f"trace ({len(collected)} events)")
+    for column in ("block", "time (UTC)", "contract", "event", "details"):
+        table.add_column(column, overflow="fold")
+    for e in collected:
+        table.add_row(
+            str(e.block_number),
+            e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+            e.contract,
+            e.event,
+            _summary(e),
+        )
+    Console().print(table)
 
 
 @app.command("verify")
