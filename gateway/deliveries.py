@@ -46,6 +46,7 @@ from cityledger.sdk.delivery import (
 from cityledger.sdk.errors import ContractRevert, LedgerError
 from cityledger.sdk.ledger import Ledger
 from cityledger.sdk.models import DatasetId, GatewayDelivery
+from cityledger.sdk.sealing import seal
 from cityledger.sdk.signers import Signer
 
 log = logging.getLogger("cityledger.gateway")
@@ -147,8 +148,6 @@ class Deliverer:
                 columns=authorised.columns,
             ).digest()
             if request.sealed:
-                from cityledger.sdk.sealing import seal
-
                 seal(plain, sealed, authorised.requester.to_bytes())
                 plain.unlink()
             record = self._record(authorised, copy.rows, commitment)
