@@ -14,6 +14,7 @@ from cityledger.node.config import (
     DEFAULT_CHAIN_ID,
     DEFAULT_RPC_HOST,
     DEFAULT_RPC_PORT,
+    CacheLimits,
     DataDir,
     EngineSettings,
     NodeConfig,
@@ -115,6 +116,14 @@ def start(
         float,
         typer.Option("--rpc-evmtimeout", help="Seconds an eth_call may run before it is ended."),
     ] = RpcLimits.call_timeout_seconds,
+    rpc_max_logs: Annotated[
+        int,
+        typer.Option("--rpc-max-logs", help="Most logs one eth_getLogs may return."),
+    ] = RpcLimits.max_logs,
+    cache_mb: Annotated[
+        int,
+        typer.Option("--cache-mb", help="Memory for recently read blocks and receipts (MB)."),
+    ] = 64,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the node (initializing DIR first if --dev or --genesis is given and DIR is empty)."""
@@ -127,7 +136,12 @@ def start(
         directory,
         rpc_host=rpc_host,
         rpc_port=rpc_port,
-        rpc=RpcLimits(call_gas_cap=rpc_gas_cap, call_timeout_seconds=rpc_evm_timeout),
+        rpc=RpcLimits(
+            call_gas_cap=rpc_gas_cap,
+            call_timeout_seconds=rpc_evm_timeout,
+            max_logs=rpc_max_logs,
+        ),
+        caches=CacheLimits.of_megabytes(cache_mb),
         consensus=EngineSettings(
             timeouts=RoundTimeouts(base=round_timeout, cap=max_round_timeout),
             heartbeat_seconds=heartbeat,

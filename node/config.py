@@ -61,6 +61,22 @@ class RpcLimits:
 
 
 @dataclass(frozen=True)
+class CacheLimits:
+    """Memory for recently read blocks and receipts (clients ask for the newest first) and
+    Consortium's views, in bytes (estimated from the entries' sizes)."""
+
+    block_bytes: int = 32 * 1024 * 1024
+    receipt_bytes: int = 32 * 1024 * 1024
+    view_bytes: int = 1024 * 1024
+
+    @classmethod
+    def of_megabytes(cls, megabytes: int) -> CacheLimits:
+        """`--cache-mb`: split between blocks and receipts, views keeping their megabyte."""
+        half = megabytes * 1024 * 1024 // 2
+        return cls(block_bytes=half, receipt_bytes=half)
+
+
+@dataclass(frozen=True)
 class Peer:
     address: bytes  # 20-byte canonical address
     url: str  # base URL of its p2p endpoint, e.g. http://127.0.0.1:30301
@@ -107,6 +123,7 @@ class NodeConfig:
     pool: PoolLimits = field(default_factory=PoolLimits)
     rpc: RpcLimits = field(default_factory=RpcLimits)
     consensus: EngineSettings = field(default_factory=EngineSettings)
+    caches: CacheLimits = field(default_factory=CacheLimits)
 
     @property
     def rpc_url(self) -> str:

@@ -17,7 +17,7 @@ from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth_utils import to_canonical_address
 
 from cityledger.contracts.artifacts import load_artifact
-from cityledger.node.config import NetworkConfigError, NetworkSettings, NodeConfig
+from cityledger.node.config import CacheLimits, NetworkConfigError, NetworkSettings, NodeConfig
 from cityledger.node.consensus.engine import ConsensusEngine
 from cityledger.node.consensus.journal import ConsensusJournal
 from cityledger.node.consensus.signing import KeySigner
@@ -46,6 +46,8 @@ from cityledger.node.txpool import TxPool
 log = logging.getLogger("cityledger.node")
 
 GC_THRESHOLDS = (50_000, 20, 100)
+# Consensus reads the head and the validator set, not old blocks: its reader caches little.
+CONSENSUS_READER_CACHES = CacheLimits.of_megabytes(8)
 
 
 class NodeFailure(Exception):
@@ -79,7 +81,7 @@ class Node:
         chain_id = self.genesis.chain_id
         self.consortium = to_canonical_address(self.genesis.system_contracts["Consortium"])
         abi = load_artifact("Consortium").abi
-        self.reader = ChainReader(self.db, chain_id, self.consortium, abi)
+        self.reader = ChainReader(self.db, chain_id, self.consortium, abi, config.caches)
         stored = self.reader.header_by_number(0)
         if stored is None or stored.hash != genesis_header(self.genesis).hash:
             self.db.close()
@@ -94,7 +96,7 @@ class Node:
         # Consensus executes blocks in a worker thread: it gets its own reader and caches.
         self.producer = BlockProducer(
             BlockExecutor(self.db, chain_id),
-            ChainReader(self.db, chain_id, self.consortium, abi),
+            ChainReader(self.db, chain_id, self.consortium, abi, CONSENSUS_READER_CACHES),
             self.pool,
             coinbase=self.signer.address,
             budget=BlockBudget.for_round_timeout(config.consensus.timeouts.base),

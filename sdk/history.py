@@ -1,25 +1,44 @@
-"""Event history at scale: eth_getLogs filtered by indexed topics over bounded block ranges, and
-time ranges turned into block ranges by bisection over block timestamps. Nothing here scans
-the chain block by block."""
+"""Event history at scale: eth_getLogs filtered by indexed topics over block ranges that adapt
+to what the node allows, and time ranges turned into block ranges by bisection over block
+timestamps. Nothing here scans the chain block by block.
+
+A query that hits the node's result cap (ours and geth's -32005, Besu's, anvil's, hosted
+providers' "too many results" or "range too large") is narrowed by halving its block range until
+it passes; a range that comes back sparse is widened for the next request. Logs are decoded
+straight from their JSON form (`cityledger.sdk.event_decoding`), and the timestamps of the blocks
+they are in are read in batches, one request per block at most.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from eth_utils import event_abi_to_log_topic, to_bytes, to_checksum_address
-from hexbytes import HexBytes
-from web3.types import FilterParams, LogReceipt
+from eth_utils import event_abi_to_log_topic, to_bytes
 
-from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
-from cityledger.sdk.chain import Chain
+from cityledger.contracts.artifacts import load_artifact
+from cityledger.sdk.chain import Chain, translated_errors
+from cityledger.sdk.errors import LedgerError, LedgerTransportError
+from cityledger.sdk.event_decoding import decode_log
 from cityledger.sdk.models import HistoryEvent, utc
 
+# The first request spans this many blocks; later ones double after a sparse answer (up to the
+# whole range) and halve after a refusal.
 DEFAULT_CHUNK_BLOCKS = 5_000
+# A request that returns fewer logs than this widens the next one.
+SPARSE_LOGS = 1_000
+TIMESTAMP_BATCH = 100
+# Words the common nodes and providers use when a log query is too large for them.
+_TOO_LARGE = ("more than", "too many", "exceed", "limit", "range", "too large", "response size")
+
+
+class HistoryError(LedgerError):
+    """History cannot be read as asked (for example one block holds more logs than the node
+    returns at once)."""
 
 
 @dataclass(frozen=True)
@@ -55,30 +74,12 @@ def _event_topics(contract: str) -> dict[str, bytes]:
     }
 
 
-@cache
-def _topic_index() -> dict[bytes, tuple[str, str]]:
-    return {
-        topic: (contract, event)
-        for contract in SYSTEM_CONTRACTS
-        for event, topic in _event_topics(contract).items()
-    }
-
-
-def _plain(value: Any) -> Any:
-    """Decoded event values as JSON-friendly data: bytes as 0x-hex, structs as dicts."""
-    if isinstance(value, bytes | HexBytes):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        return to_checksum_address(value)
-    return value
+class _TooLarge(Exception):
+    """The node refused a log query as too large."""
 
 
 class History:
-    """Reads system-contract events in block order, chunk by chunk."""
+    """Reads system-contract events in block order, in block ranges that adapt to the node."""
 
     def __init__(
         self, chain: Chain, first_block: int = 0, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS
@@ -87,6 +88,7 @@ class History:
         self.first_block = first_block
         self.chunk_blocks = chunk_blocks
         self._timestamps: dict[int, int] = {}
+        self.requests = 0  # eth_getLogs requests made (narrowing included), for measurements
 
     def latest_block(self) -> int:
         return self.chain.rpc("eth_blockNumber", lambda: int(self.chain.w3.eth.block_number))
@@ -95,6 +97,25 @@ class History:
         if block not in self._timestamps:
             self._timestamps[block] = self.chain.block_timestamp(block)
         return self._timestamps[block]
+
+    def _read_timestamps(self, blocks: Sequence[int]) -> None:
+        """Timestamps of `blocks` not known yet, in JSON-RPC batches."""
+        missing = sorted({b for b in blocks if b not in self._timestamps})
+        for i in range(0, len(missing), TIMESTAMP_BATCH):
+            part = missing[i : i + TIMESTAMP_BATCH]
+            requests = [("eth_getBlockByNumber", [hex(b), False]) for b in part]
+            with translated_errors("eth_getBlockByNumber"):
+                batch = getattr(self.chain.w3.provider, "make_batch_request", None)
+                answers = batch(requests) if batch is not None else None
+            if not isinstance(answers, list) or len(answers) != len(part):
+                for block in part:  # a node without batches: one at a time
+                    self.timestamp(block)
+                continue
+            for block, answer in zip(part, answers, strict=True):
+                result = answer.get("result") if isinstance(answer, dict) else None
+                if not isinstance(result, dict):
+                    raise HistoryError(f"block {block} could not be read: {answer}")
+                self._timestamps[block] = int(str(result["timestamp"]), 16)
 
     def first_block_at_or_after(self, timestamp: int) -> int:
         """The first block with timestamp >= `timestamp` (latest + 1 if none): a bisection."""
@@ -118,30 +139,52 @@ class History:
             return start, self.latest_block()
         return start, self.first_block_at_or_after(math.floor(until.timestamp()) + 1) - 1
 
-    def _logs(self, flt: TopicFilter, start: int, end: int) -> list[LogReceipt]:
+    def _query(self, flt: TopicFilter, start: int, end: int) -> list[dict[str, Any]]:
         topics: list[Any] = [["0x" + _event_topics(flt.contract)[e].hex() for e in flt.events]]
         if flt.position is not None and flt.value is not None:
             topics += [None] * (flt.position - 1) + ["0x" + flt.value.hex()]
-        params: FilterParams = {
+        params = {
             "address": self.chain.addresses[flt.contract],
-            "fromBlock": start,
-            "toBlock": end,
+            "fromBlock": hex(start),
+            "toBlock": hex(end),
             "topics": topics,
         }
-        return self.chain.rpc("eth_getLogs", lambda: list(self.chain.w3.eth.get_logs(params)))
+        self.requests += 1
+        with translated_errors("eth_getLogs"):
+            response = self.chain.w3.provider.make_request(cast(Any, "eth_getLogs"), [params])
+        if "error" in response:
+            error = response["error"]
+            message = str(error.get("message") if isinstance(error, dict) else error)
+            code = error.get("code") if isinstance(error, dict) else None
+            if code == -32005 or any(word in message.lower() for word in _TOO_LARGE):
+                raise _TooLarge(message)
+            raise LedgerTransportError(f"eth_getLogs: JSON-RPC error: {message}")
+        return list(response.get("result") or [])
 
-    def decode(self, log: LogReceipt) -> HistoryEvent:
-        contract, event = _topic_index()[bytes(log["topics"][0])]
-        decoded = self.chain.contract(contract).events[event]().process_log(log)
-        block = int(log["blockNumber"])
+    def _logs(self, flt: TopicFilter, start: int, end: int) -> list[dict[str, Any]]:
+        """All logs of `flt` in [start, end], the range halved as often as the node asks."""
+        try:
+            return self._query(flt, start, end)
+        except _TooLarge as refusal:
+            if start == end:
+                raise HistoryError(
+                    f"block {start} holds more {flt.contract} events than the node returns at "
+                    f"once ({refusal}); raise the node's log limit"
+                ) from None
+        middle = (start + end) // 2
+        return self._logs(flt, start, middle) + self._logs(flt, middle + 1, end)
+
+    def decode(self, log: dict[str, Any]) -> HistoryEvent:
+        contract, event, args = decode_log(log)
+        block = int(str(log["blockNumber"]), 16)
         return HistoryEvent(
             block_number=block,
-            log_index=int(log["logIndex"]),
-            tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+            log_index=int(str(log["logIndex"]), 16),
+            tx_hash=str(log["transactionHash"]),
             timestamp=utc(self.timestamp(block)),
             contract=contract,
             event=event,
-            args=_plain(dict(decoded["args"])),
+            args=args,
         )
 
     def events(
@@ -151,17 +194,24 @@ class History:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> Iterator[HistoryEvent]:
-        """Every matching event in (block, log index) order, fetched one block chunk at a time;
-        a caller that stops early never pays for the rest."""
+        """Every matching event in (block, log index) order, fetched one block range at a time;
+        a caller that stops early never pays for the rest. Memory follows one range's logs."""
         start, end = self.block_range(since, until)
-        for chunk_start in range(start, end + 1, self.chunk_blocks):
-            chunk_end = min(chunk_start + self.chunk_blocks - 1, end)
-            seen: dict[tuple[int, int], LogReceipt] = {}
+        span = max(1, self.chunk_blocks)
+        chunk_start = start
+        while chunk_start <= end:
+            chunk_end = min(chunk_start + span - 1, end)
+            seen: dict[tuple[int, int], dict[str, Any]] = {}
             for flt in filters:
                 for log in self._logs(flt, chunk_start, chunk_end):
-                    seen[(int(log["blockNumber"]), int(log["logIndex"]))] = log
+                    key = (int(str(log["blockNumber"]), 16), int(str(log["logIndex"]), 16))
+                    seen[key] = log
+            self._read_timestamps([block for block, _ in seen])
             for key in sorted(seen):
                 yield self.decode(seen[key])
+            # Sparse: widen; dense: keep each answer near the nodes' caps.
+            span = span * 2 if len(seen) < SPARSE_LOGS else max(1, span // 2)
+            chunk_start = chunk_end + 1
 
     def page(
         self,

@@ -63,6 +63,10 @@ class LevelDB(BaseAtomicDB):
         """Keys in [start, stop), in order."""
         yield from self._db.iterator(start=start, stop=stop)
 
+    def iterate_keys(self, start: bytes, stop: bytes) -> Iterator[bytes]:
+        """Keys in [start, stop), in order, without reading their values."""
+        yield from self._db.iterator(start=start, stop=stop, include_value=False)
+
     def close(self) -> None:
         self._db.close()
 

@@ -5,12 +5,10 @@ It reads LevelDB directly, never the block stage, so callers only ever see final
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import rlp
 from eth.abc import (
@@ -28,6 +26,7 @@ from eth_typing import ABI, Address, BlockNumber, Hash32
 from eth_utils import keccak
 from trie.hexary import HexaryTrie
 
+from cityledger.node.config import CacheLimits
 from cityledger.node.execution.calls import (
     CALL_SENDER,
     CallVM,
@@ -37,11 +36,9 @@ from cityledger.node.execution.calls import (
     run_call,
 )
 from cityledger.node.execution.vm import CityChain, CityVM, chain_class
+from cityledger.node.storage.cache import LruCache
 from cityledger.node.storage.leveldb import LevelDB
 from cityledger.node.storage.log_index import IndexedLog, LogFilter, LogIndex
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -54,39 +51,43 @@ class TxLocation:
         return self.block.transactions[self.index]
 
 
-class _LruCache(Generic[K, V]):
-    """Locked: consensus hands final blocks in from its worker thread (`remember_final`)."""
+def block_weight(block: BlockAPI) -> int:
+    """Roughly the memory a decoded block holds: py-evm's objects take a few times their
+    encoding (measured: about 2 KB for a transaction of 200 bytes)."""
+    return 2_000 + sum(2_000 + 2 * len(tx.encode()) for tx in block.transactions)
 
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
+def receipts_weight(receipts: tuple[ReceiptAPI, ...]) -> int:
+    return sum(
+        600 + sum(400 + len(log.data) + 48 * len(log.topics) for log in receipt.logs)
+        for receipt in receipts
+    )
 
 
 class ChainReader:
-    def __init__(self, db: LevelDB, chain_id: int, consortium: bytes, consortium_abi: ABI) -> None:
+    def __init__(
+        self,
+        db: LevelDB,
+        chain_id: int,
+        consortium: bytes,
+        consortium_abi: ABI,
+        caches: CacheLimits | None = None,
+    ) -> None:
+        caches = caches or CacheLimits()
         self.chain_id = chain_id
         self._chain: CityChain = chain_class(chain_id)(db)
         self.logs = LogIndex(db)
         self._consortium = consortium
         self._consortium_abi = consortium_abi
-        self._blocks: _LruCache[bytes, BlockAPI] = _LruCache(256)
-        self._receipts: _LruCache[bytes, tuple[ReceiptAPI, ...]] = _LruCache(256)
+        self._blocks: LruCache[bytes, BlockAPI] = LruCache(caches.block_bytes, block_weight)
+        self._receipts: LruCache[bytes, tuple[ReceiptAPI, ...]] = LruCache(
+            caches.receipt_bytes, receipts_weight
+        )
         self._head_state: HeadStateView | None = None
-        self._consortium_views: _LruCache[tuple[bytes, str, tuple[Any, ...]], Any] = _LruCache(1024)
+        # Views answer with addresses and small lists: a few hundred bytes each.
+        self._consortium_views: LruCache[tuple[bytes, str, tuple[Any, ...]], Any] = LruCache(
+            caches.view_bytes, lambda _: 512
+        )
 
     def head(self) -> BlockHeaderAPI:
         header: BlockHeaderAPI = self._chain.chaindb.get_canonical_head()

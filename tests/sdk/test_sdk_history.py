@@ -3,10 +3,15 @@ chunks and time ranges; contract discovery from the Consortium address alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import http.server
+import json
+import threading
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from typing import Any
 
 import pytest
+import requests
 from anvil_helpers import CITIES, Deployed, role_key
 from eth_keys import keys
 
@@ -130,3 +135,87 @@ def test_verify_finality_checks_seals_against_consortium_validators(
     served = certificate(validators[:2])
     with pytest.raises(FinalityError, match="only 2 of 4"):
         reader.verify_finality(number)
+
+
+class CappingProxy:
+    """Stands in front of a real node and refuses, as geth does, any eth_getLogs whose answer
+    would hold more than `cap` logs: the way providers' caps look to a client."""
+
+    def __init__(self, upstream: str, cap: int) -> None:
+        self.upstream, self.cap, self.refused = upstream, cap, 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                answer = requests.post(
+                    proxy.upstream,
+                    data=body,
+                    timeout=30,
+                    headers={"Content-Type": "application/json"},
+                ).json()
+                request = json.loads(body)
+                if (
+                    isinstance(request, dict)
+                    and request.get("method") == "eth_getLogs"
+                    and len(answer.get("result") or []) > proxy.cap
+                ):
+                    proxy.refused += 1
+                    answer = {
+                        "jsonrpc": "2.0",
+                        "id": request["id"],
+                        "error": {
+                            "code": -32005,
+                            "message": f"query returned more than {proxy.cap} results",
+                        },
+                    }
+                encoded = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(encoded)))
+                self.end_headers()
+                self.wfile.write(encoded)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_trace_larger_than_the_nodes_cap_is_read_whole_and_in_order(
+    deployed: Deployed, activity: str
+) -> None:
+    direct = list(ledger(deployed).audit.trace(dataset=DATASET))
+    proxy = CappingProxy(deployed.anvil.url, cap=2)
+    try:
+        capped = Ledger.connect(proxy.url, manifest=deployed.manifest_path)
+        history = History(capped.chain, deployed.manifest.first_block, chunk_blocks=1_000_000)
+        traced = list(AuditClient(history, capped.consortium).trace(dataset=DATASET))
+    finally:
+        proxy.server.shutdown()
+    assert traced == direct and len(traced) > 2
+    assert proxy.refused > 0  # the ranges were narrowed until each answer fit
+
+
+def test_events_decode_as_web3_decodes_them(deployed: Deployed, activity: str) -> None:
+    # Two independent paths: web3's event processing of the same logs, made plain as the SDK
+    # shows values (bytes as hex, addresses checksummed, structs as dicts).
+    reader = ledger(deployed)
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, bytes):
+            return "0x" + value.hex()
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    for event in reader.audit.trace(dataset=DATASET):
+        receipt = reader.chain.w3.eth.get_transaction_receipt(event.tx_hash)
+        contract = reader.chain.contract(event.contract)
+        (log,) = [r for r in receipt["logs"] if int(r["logIndex"]) == event.log_index]
+        expected = contract.events[event.event]().process_log(log)
+        assert event.args == plain(dict(expected["args"])), event.event
