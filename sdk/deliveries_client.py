@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -133,6 +134,11 @@ class DeliveriesClient:
         matches the receipt and the receipt matches the record on chain; a refusal raises
         GatewayRefusal."""
         signer = self.chain.require_signer()
+        if sealed and importlib.util.find_spec("cryptography") is None:
+            # Found before asking: a sealed copy the SDK cannot open would still use quota.
+            raise LedgerInputError(
+                "opening a sealed delivery needs cityledger[data] (cryptography)"
+            )
         designation = self.gateway_of(grant_id)
         request = DeliveryRequest.create(
             grant_id,
