@@ -214,9 +214,12 @@ class DeliveriesClient:
         """The record the receipt names is on chain: its transaction, in its block, registered
         this delivery of this grant with this commitment, recorded by the designated gateway."""
         chain = self.chain
+        # The gateway recorded through its own node; this one may be a block behind.
         mined = chain.rpc(
             "eth_getTransactionReceipt",
-            lambda: chain.w3.eth.get_transaction_receipt(cast(Any, receipt.record_tx)),
+            lambda: chain.w3.eth.wait_for_transaction_receipt(
+                cast(Any, receipt.record_tx), timeout=chain.receipt_timeout, poll_latency=0.05
+            ),
         )
         expected = {
             "grantId": receipt.grant_id.lower(),
