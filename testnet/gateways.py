@@ -86,7 +86,11 @@ def wait_until_serving(info: TestnetInfo, timeout: float = 60.0) -> None:
     while waiting:
         for gateway in waiting:
             if not is_running(gateway.pid):
-                raise TestnetError(f"the {gateway.city} gateway exited; see {gateway.log_file}")
+                said = Path(gateway.log_file).read_text(errors="replace").strip().splitlines()
+                raise TestnetError(
+                    f"the {gateway.city} gateway exited ({said[-1] if said else 'no output'}); "
+                    f"see {gateway.log_file}"
+                )
         waiting = [g for g in waiting if not serving(info, g)]
         if waiting and time.monotonic() > deadline:
             names = ", ".join(g.city for g in waiting)
