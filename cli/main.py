@@ -94,13 +94,16 @@ def _stand_in(name: str, runs: str, extra: str, missing: str) -> None:
 # Running the network.
 try:
     from cityledger.node import cli as node_cli
-    from cityledger.testnet import cli as testnet_cli
 
     app.add_typer(node_cli.app, name="node")
-    app.add_typer(testnet_cli.app, name="testnet")
 except ModuleNotFoundError as exc:  # an SDK-only install: py-evm, plyvel or uvicorn absent
     _stand_in("node", "a node", "node", str(exc.name))
-    _stand_in("testnet", "a node", "node", str(exc.name))
+try:  # a local network runs nodes and data gateways
+    from cityledger.testnet import cli as testnet_cli
+
+    app.add_typer(testnet_cli.app, name="testnet")
+except ModuleNotFoundError as exc:
+    _stand_in("testnet", "nodes and data gateways", "node,gateway", str(exc.name))
 
 # Serving data under grants.
 try:
