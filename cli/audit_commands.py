@@ -120,8 +120,9 @@ def trace(
         if cli.settings.json:  # the global --json wins over --format
             output_format = TraceFormat.json
         if output_format is TraceFormat.jsonl:
+            write = sys.stdout.write
             for e in counted:
-                typer.echo(json.dumps(e.as_json(), separators=(",", ":")))
+                write(json.dumps(e.as_json(), separators=(",", ":")) + "\n")
             return
         if output_format is TraceFormat.csv:
             writer = csv.writer(sys.stdout)

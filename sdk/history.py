@@ -5,13 +5,16 @@ timestamps. Nothing here scans the chain block by block.
 A query that hits the node's result cap (ours and geth's -32005, Besu's, anvil's, hosted
 providers' "too many results" or "range too large") is narrowed by halving its block range until
 it passes; a range that comes back sparse is widened for the next request. Logs are decoded
-straight from their JSON form (`cityledger.sdk.event_decoding`), and the timestamps of the blocks
-they are in are read in batches, one request per block at most.
+straight from their JSON form (`cityledger.sdk.event_decoding`). An event that records its
+block's time (AccessRecorded's `timestamp` is `block.timestamp`) dates itself; the timestamps of
+the other events' blocks are read in batches, one request per block at most.
 """
 
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,11 +29,10 @@ from cityledger.sdk.errors import LedgerError, LedgerTransportError
 from cityledger.sdk.event_decoding import decode_log
 from cityledger.sdk.models import HistoryEvent, utc
 
-# The first request spans this many blocks; later ones double after a sparse answer (up to the
-# whole range) and halve after a refusal.
+# The first request spans this many blocks; later ones are sized from the logs a block held in
+# the last one, to bring about `TARGET_LOGS` (half of the common 10,000 cap), and at most double.
 DEFAULT_CHUNK_BLOCKS = 5_000
-# A request that returns fewer logs than this widens the next one.
-SPARSE_LOGS = 1_000
+TARGET_LOGS = 5_000
 TIMESTAMP_BATCH = 100
 # Words the common nodes and providers use when a log query is too large for them.
 _TOO_LARGE = ("more than", "too many", "exceed", "limit", "range", "too large", "response size")
@@ -72,6 +74,38 @@ def _event_topics(contract: str) -> dict[str, bytes]:
         for entry in load_artifact(contract).abi
         if entry.get("type") == "event"
     }
+
+
+def _read_ahead(chunks: Iterator[list[HistoryEvent]]) -> Iterator[list[HistoryEvent]]:
+    """`chunks`, each produced in a worker thread while the caller handles the one before: the
+    node answers the next query while this process decodes and writes the last."""
+    ahead: queue.Queue[list[HistoryEvent] | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        ahead.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(None)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            ahead.put(exc)
+
+    worker = threading.Thread(target=produce, name="history-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 class _TooLarge(Exception):
@@ -175,17 +209,39 @@ class History:
         return self._logs(flt, start, middle) + self._logs(flt, middle + 1, end)
 
     def decode(self, log: dict[str, Any]) -> HistoryEvent:
+        return self._dated([self._undated(log)])[0]
+
+    def _undated(self, log: dict[str, Any]) -> tuple[int, int, str, str, str, dict[str, Any]]:
         contract, event, args = decode_log(log)
         block = int(str(log["blockNumber"]), 16)
-        return HistoryEvent(
-            block_number=block,
-            log_index=int(str(log["logIndex"]), 16),
-            tx_hash=str(log["transactionHash"]),
-            timestamp=utc(self.timestamp(block)),
-            contract=contract,
-            event=event,
-            args=args,
+        return (
+            block,
+            int(str(log["logIndex"]), 16),
+            str(log["transactionHash"]),
+            contract,
+            event,
+            args,
         )
+
+    def _dated(
+        self, decoded: list[tuple[int, int, str, str, str, dict[str, Any]]]
+    ) -> list[HistoryEvent]:
+        for block, _, _, _, _, args in decoded:
+            if isinstance(args.get("timestamp"), int):
+                self._timestamps.setdefault(block, args["timestamp"])
+        self._read_timestamps([block for block, *_ in decoded])
+        return [
+            HistoryEvent(
+                block_number=block,
+                log_index=log_index,
+                tx_hash=tx_hash,
+                timestamp=utc(self._timestamps[block]),
+                contract=contract,
+                event=event,
+                args=args,
+            )
+            for block, log_index, tx_hash, contract, event, args in decoded
+        ]
 
     def events(
         self,
@@ -194,9 +250,16 @@ class History:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> Iterator[HistoryEvent]:
-        """Every matching event in (block, log index) order, fetched one block range at a time;
-        a caller that stops early never pays for the rest. Memory follows one range's logs."""
+        """Every matching event in (block, log index) order, fetched one block range at a time,
+        the next range read while the caller handles this one; a caller that stops early never
+        pays for more than one range ahead. Memory follows two ranges' logs."""
         start, end = self.block_range(since, until)
+        for chunk in _read_ahead(self._ranges(filters, start, end)):
+            yield from chunk
+
+    def _ranges(
+        self, filters: Sequence[TopicFilter], start: int, end: int
+    ) -> Iterator[list[HistoryEvent]]:
         span = max(1, self.chunk_blocks)
         chunk_start = start
         while chunk_start <= end:
@@ -206,11 +269,12 @@ class History:
                 for log in self._logs(flt, chunk_start, chunk_end):
                     key = (int(str(log["blockNumber"]), 16), int(str(log["logIndex"]), 16))
                     seen[key] = log
-            self._read_timestamps([block for block, _ in seen])
-            for key in sorted(seen):
-                yield self.decode(seen[key])
-            # Sparse: widen; dense: keep each answer near the nodes' caps.
-            span = span * 2 if len(seen) < SPARSE_LOGS else max(1, span // 2)
+            yield self._dated([self._undated(seen[key]) for key in sorted(seen)])
+            blocks = chunk_end - chunk_start + 1
+            per_block = len(seen) / blocks
+            span = max(
+                1, min(2 * blocks, int(TARGET_LOGS / per_block) if per_block else 2 * blocks)
+            )
             chunk_start = chunk_end + 1
 
     def page(

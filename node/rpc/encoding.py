@@ -4,6 +4,7 @@ logs out (camelCase keys, as web3.py and other clients expect)."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import rlp
@@ -154,15 +155,22 @@ def format_block(block: BlockAPI, full_transactions: bool) -> dict[str, Any]:
     }
 
 
-def format_log(log: IndexedLog, block_hash: bytes) -> dict[str, Any]:
+@lru_cache(maxsize=4096)
+def _checksummed(address: bytes) -> str:
+    # EIP-55 costs a keccak an address; a log query names few contracts many times over.
+    return to_checksum_address(address)
+
+
+def format_log(log: IndexedLog, block_hash: bytes | str) -> dict[str, Any]:
+    """`block_hash` as bytes, or already as 0x hex (callers formatting a block's many logs)."""
     return {
         "removed": False,
         "logIndex": quantity(log.log_index),
         "transactionIndex": quantity(log.transaction_index),
         "transactionHash": data(log.transaction_hash),
-        "blockHash": data(block_hash),
+        "blockHash": block_hash if isinstance(block_hash, str) else data(block_hash),
         "blockNumber": quantity(log.block_number),
-        "address": to_checksum_address(log.address),
+        "address": _checksummed(log.address),
         "data": data(log.data),
         "topics": [data(t) for t in log.topics],
     }

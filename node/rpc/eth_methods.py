@@ -378,11 +378,11 @@ class EthMethods:
             logs = self._reader.query_logs(log_filter, self.limits.max_logs)
         except TooManyLogs as exc:
             raise RpcError(LIMIT_EXCEEDED, str(exc)) from None
-        hashes: dict[int, bytes] = {}
+        hashes: dict[int, str] = {}
         for entry in logs:
             if entry.block_number not in hashes:
                 header = self._reader.header_by_number(entry.block_number)
-                hashes[entry.block_number] = header.hash if header else b""
+                hashes[entry.block_number] = data(header.hash if header else b"")
         return [format_log(entry, hashes[entry.block_number]) for entry in logs]
 
     def subscription_filter(self, query: dict[str, Any]) -> LogFilter:

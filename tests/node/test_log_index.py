@@ -3,7 +3,7 @@ logs decoded), and answers exactly what a scan of every log would (hypothesis)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -44,7 +44,7 @@ class Transaction:
     hash: bytes
 
 
-def write_block(db: LevelDB, number: int, logs: list[tuple[bytes, tuple[bytes, ...]]]) -> None:
+def write_block(db: LevelDB, number: int, logs: Sequence[tuple[bytes, tuple[bytes, ...]]]) -> None:
     """One transaction a log, as the node's index_block stages them."""
     txs = [Transaction(bytes([i % 256]) * 32) for i in range(len(logs))]
     receipts = [

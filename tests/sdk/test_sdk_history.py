@@ -14,6 +14,7 @@ import pytest
 import requests
 from anvil_helpers import CITIES, Deployed, role_key
 from eth_keys import keys
+from eth_typing import HexStr
 
 from cityledger.sdk import Ledger, Signer
 from cityledger.sdk.audit import AuditClient
@@ -214,7 +215,7 @@ def test_events_decode_as_web3_decodes_them(deployed: Deployed, activity: str) -
         return value
 
     for event in reader.audit.trace(dataset=DATASET):
-        receipt = reader.chain.w3.eth.get_transaction_receipt(event.tx_hash)
+        receipt = reader.chain.w3.eth.get_transaction_receipt(HexStr(event.tx_hash))
         contract = reader.chain.contract(event.contract)
         (log,) = [r for r in receipt["logs"] if int(r["logIndex"]) == event.log_index]
         expected = contract.events[event.event]().process_log(log)
