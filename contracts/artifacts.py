@@ -35,6 +35,8 @@ class ContractArtifact:
     compiler: str
     evm_version: str
     source_hash: str
+    # solc's storageLayout without AST ids (contracts/compiler.py): where state variables live.
+    storage_layout: dict[str, Any]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContractArtifact:
@@ -46,6 +48,7 @@ class ContractArtifact:
             compiler=str(data["compiler"]),
             evm_version=str(data["evmVersion"]),
             source_hash=str(data["sourceHash"]),
+            storage_layout=dict(data.get("storageLayout") or {}),
         )
 
 

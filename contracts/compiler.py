@@ -25,7 +25,10 @@ OPTIMIZER_RUNS = 200
 _IMPORT = re.compile(r'^\s*import\s+(?:[^"\']*from\s+)?["\']([^"\']+)["\']', re.MULTILINE)
 
 # Keys an artifact is compared on; the rest (compiler, hashes) follows from these and the sources.
-COMPARED_KEYS = ("abi", "bytecode", "deployedBytecode")
+COMPARED_KEYS = ("abi", "bytecode", "deployedBytecode", "storageLayout")
+# solc names types by AST id (`t_struct(City)639_storage`); ids shift whenever any source
+# changes, so artifacts keep the names without them and a layout changes only with its contract.
+_AST_ID = re.compile(r"(t_(?:struct|enum|contract|userDefinedValueType)\([^)]*\))\d+")
 
 
 class CompileError(Exception):
@@ -95,7 +98,14 @@ def _standard_input(sources: dict[str, str]) -> dict[str, Any]:
             # No metadata hash in the bytecode, so artifacts depend on the sources alone.
             "metadata": {"bytecodeHash": "none", "appendCBOR": False},
             "outputSelection": {
-                "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
+                "*": {
+                    "*": [
+                        "abi",
+                        "evm.bytecode.object",
+                        "evm.deployedBytecode.object",
+                        "storageLayout",
+                    ]
+                }
             },
         },
     }
@@ -142,12 +152,34 @@ def compile_all() -> dict[str, dict[str, Any]]:
                 "abi": out["abi"],
                 "bytecode": "0x" + out["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + out["evm"]["deployedBytecode"]["object"],
+                "storageLayout": storage_layout(out["storageLayout"]),
                 "compiler": f"solc-js {version}",
                 "evmVersion": EVM_VERSION,
                 "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
                 "sourceHash": source_hash(key, sources),
             }
     return artifacts
+
+
+def storage_layout(raw: dict[str, Any]) -> dict[str, Any]:
+    """solc's `storageLayout` (where each state variable and struct member lives: slot, byte
+    offset, type), without AST ids, so that a light client can derive the slots it proves."""
+
+    def entry(item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "label": item["label"],
+            "slot": item["slot"],
+            "offset": item["offset"],
+            "type": _AST_ID.sub(r"\1", item["type"]),
+        }
+
+    types = {}
+    for name, kind in (raw.get("types") or {}).items():
+        cleaned = {k: _AST_ID.sub(r"\1", v) if isinstance(v, str) else v for k, v in kind.items()}
+        if "members" in kind:
+            cleaned["members"] = [entry(m) for m in kind["members"]]
+        types[_AST_ID.sub(r"\1", name)] = cleaned
+    return {"storage": [entry(item) for item in raw["storage"]], "types": types}
 
 
 def write_artifacts(
