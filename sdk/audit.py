@@ -83,18 +83,39 @@ class AuditClient:
     ) -> Iterator[HistoryEvent]:
         """Every event about the one key given, in chain order, fetched lazily by block chunks.
         A city's trace includes its agencies' events."""
-        keys = [k for k in (dataset, grant, agency, city) if k is not None]
-        if len(keys) != 1:
-            raise LedgerInputError("trace exactly one of: dataset, grant, agency, city")
-        if dataset is not None:
-            filters = _filters(_BY_DATASET, dataset_id(dataset))
-        elif grant is not None:
-            filters = _filters(_BY_GRANT, hex32(grant))
-        elif agency is not None:
-            filters = _filters(_BY_AGENCY, agency)
-        else:
-            assert city is not None
-            filters = _filters(_BY_CITY, city_id(city))
-            for member in self.consortium.agencies(city):
-                filters += _filters(_BY_AGENCY, member.address)
+        filters = self.filters(dataset=dataset, grant=grant, agency=agency, city=city)
         return self.history.events(filters, since=since, until=until)
+
+    def filters(
+        self,
+        *,
+        dataset: str | None = None,
+        grant: str | None = None,
+        agency: str | None = None,
+        city: str | None = None,
+    ) -> list[TopicFilter]:
+        """The event filters of `trace` for the one key given."""
+        if city is None:
+            return key_filters(dataset=dataset, grant=grant, agency=agency)
+        if any(k is not None for k in (dataset, grant, agency)):
+            raise LedgerInputError("trace exactly one of: dataset, grant, agency, city")
+        filters = _filters(_BY_CITY, city_id(city))
+        for member in self.consortium.agencies(city):
+            filters += _filters(_BY_AGENCY, member.address)
+        return filters
+
+
+def key_filters(
+    *, dataset: str | None = None, grant: str | None = None, agency: str | None = None
+) -> list[TopicFilter]:
+    """The event filters of a trace by dataset, grant or agency, which the key alone fixes (a
+    city's also need its agencies, read from the chain)."""
+    keys = [k for k in (dataset, grant, agency) if k is not None]
+    if len(keys) != 1:
+        raise LedgerInputError("trace exactly one of: dataset, grant, agency, city")
+    if dataset is not None:
+        return _filters(_BY_DATASET, dataset_id(dataset))
+    if grant is not None:
+        return _filters(_BY_GRANT, hex32(grant))
+    assert agency is not None
+    return _filters(_BY_AGENCY, agency)

@@ -1,0 +1,401 @@
+"""An audit trace proven through a light client, one node at a time, trusting none of them.
+
+Each node is asked for the trace (`eth_getLogs`, as `audit trace` reads it) and everything it
+says is proven on its own (`cityledger.sdk.light_client`): each block the trace touches is
+certified from the trust root; the block's receipts and transactions are rebuilt against its
+certified roots, so every event of the trace in that block is proven, and one the node left out
+or changed is named; the facts stated from state (dataset owners; grants' status, grantee and
+quota) are storage proofs at the node's certified head. Then the nodes are compared: a node
+whose answers contradict a proof, or that left out an event another node proved, is named.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from eth_typing import ChecksumAddress
+from eth_utils import to_bytes
+
+from cityledger.sdk.chain import Chain, connect_web3
+from cityledger.sdk.errors import LedgerError
+from cityledger.sdk.event_decoding import UnknownEvent, decode_log
+from cityledger.sdk.history import History, TopicFilter
+from cityledger.sdk.light_client import (
+    CertifiedHeader,
+    LightClient,
+    ProofFailure,
+    ProvenLog,
+    ValidatorEpoch,
+    event_topic,
+)
+from cityledger.sdk.models import HistoryEvent, utc
+from cityledger.sdk.state_facts import FactQuery, StateFact, dataset_query, grant_query
+from cityledger.sdk.trust import TrustRoot
+from cityledger.sdk.untrusted_rpc import UntrustedNode
+
+MAX_FACT_SUBJECTS = 10_000
+
+
+def _hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
+@dataclass(frozen=True)
+class ProvenEvent:
+    """An event of the trace as the certified block's receipts hold it."""
+
+    event: HistoryEvent
+    block_hash: bytes
+    receipts_root: bytes
+    transactions_root: bytes
+    signers: tuple[ChecksumAddress, ...]
+    epoch: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.event.as_json(),
+            "proof": {
+                "blockHash": _hex(self.block_hash),
+                "receiptsRoot": _hex(self.receipts_root),
+                "transactionsRoot": _hex(self.transactions_root),
+                "sealedBy": list(self.signers),
+                "validatorSet": self.epoch,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ProvenFact:
+    fact: StateFact
+    block_number: int
+    state_root: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.fact.subject,
+            "fact": self.fact.name,
+            "value": self.fact.value,
+            "proof": {
+                "contract": self.fact.contract,
+                "slots": [hex(s) for s in self.fact.slots],
+                "blockNumber": self.block_number,
+                "stateRoot": _hex(self.state_root),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class NodeVerdict:
+    url: str
+    head: int | None  # the certified head its facts were read at
+    failure: str | None = None  # what it contradicted (or why it could not be checked)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "verified": self.failure is None,
+            "head": self.head,
+            "failure": self.failure,
+        }
+
+
+@dataclass(frozen=True)
+class ProvenTrace:
+    trust: TrustRoot
+    head: CertifiedHeader | None  # the block the facts were read at
+    epochs: tuple[ValidatorEpoch, ...]
+    events: tuple[ProvenEvent, ...]
+    facts: tuple[ProvenFact, ...]
+    nodes: tuple[NodeVerdict, ...]
+
+    @property
+    def failures(self) -> list[NodeVerdict]:
+        return [n for n in self.nodes if n.failure is not None]
+
+    def as_json(self) -> dict[str, Any]:
+        head = self.head
+        return {
+            "trustRoot": self.trust.as_json(),
+            "head": None
+            if head is None
+            else {
+                "blockNumber": head.number,
+                "blockHash": _hex(head.header.hash),
+                "stateRoot": _hex(head.header.state_root),
+                "sealedBy": list(head.signers),
+                "validatorSet": head.epoch,
+            },
+            "validatorSets": [
+                {
+                    "index": e.index,
+                    "fromBlock": e.first_block,
+                    "validators": list(e.validators),
+                    "provenAt": e.read_at,
+                    "changes": [
+                        {
+                            "blockNumber": c.block_number,
+                            "logIndex": c.log_index,
+                            "event": c.event,
+                            "cityId": c.city_id,
+                        }
+                        for c in e.changes
+                    ],
+                }
+                for e in self.epochs
+            ],
+            "events": [e.as_json() for e in self.events],
+            "facts": [f.as_json() for f in self.facts],
+            "nodes": [n.as_json() for n in self.nodes],
+        }
+
+
+@dataclass
+class _NodeProof:
+    """What one node's answers proved."""
+
+    url: str
+    head: CertifiedHeader
+    epochs: tuple[ValidatorEpoch, ...]
+    events: dict[tuple[int, int], ProvenEvent] = field(default_factory=dict)
+    facts: list[ProvenFact] = field(default_factory=list)
+
+
+def _matches(
+    log: ProvenLog, filters: Sequence[tuple[bytes, frozenset[bytes], int | None, bytes | None]]
+) -> bool:
+    topics = log.log.topics
+    for address, wanted, position, value in filters:
+        if log.log.address != address or not topics or topics[0] not in wanted:
+            continue
+        if position is None or (len(topics) > position and topics[position] == value):
+            return True
+    return False
+
+
+def _as_rpc_log(proven: ProvenLog) -> dict[str, Any]:
+    return {
+        "blockNumber": hex(proven.block_number),
+        "logIndex": hex(proven.log_index),
+        "topics": [_hex(t) for t in proven.log.topics],
+        "data": _hex(proven.log.data),
+    }
+
+
+class _TraceProver:
+    """Proves one node's answers for a trace."""
+
+    def __init__(self, url: str, trust: TrustRoot, first_block: int) -> None:
+        self.url = url
+        self.node = UntrustedNode(url)
+        self.client = LightClient(self.node, trust)
+        self.client.open()
+        self.addresses = self.client.system_contracts()
+        # Events are proven only after the trust root's block.
+        start = max(first_block, trust.block_number + 1)
+        self.history = History(Chain(connect_web3(url), self.addresses, None), start)
+
+    def _fail(self, what: str) -> ProofFailure:
+        return ProofFailure(self.url, what)
+
+    def prove(
+        self,
+        filters: Sequence[TopicFilter],
+        since: datetime | None,
+        until: datetime | None,
+    ) -> _NodeProof:
+        head_number = int(str(self.node.call("eth_blockNumber", [])), 16)
+        self.client.follow(head_number)
+        start, end = self.history.block_range(since, until)
+        if end > head_number:
+            raise self._fail(f"reports block {end} beyond its head {head_number}")
+        try:
+            claimed = list(self.history.events(filters, since=since, until=until))
+        except (UnknownEvent, ValueError, KeyError, TypeError) as exc:
+            raise self._fail(f"serves logs that are not system-contract events: {exc}") from None
+        blocks = sorted({e.block_number for e in claimed})
+        if blocks and not start <= blocks[0] <= blocks[-1] <= end:
+            raise self._fail(f"serves events outside blocks {start}..{end} it was asked for")
+        edges = self._range_edges(start, end, head_number)
+        certified = self.client.certify([*blocks, *edges, head_number])
+        self._check_range(certified, start, end, since, until)
+        head = certified[head_number]
+        proof = _NodeProof(self.url, head, self.client.epochs)
+        proof.events = self._prove_events(filters, claimed, [certified[b] for b in blocks])
+        proof.facts = self._prove_facts(head, proof.events.values())
+        return proof
+
+    def _range_edges(self, start: int, end: int, head: int) -> list[int]:
+        """The blocks whose times prove the range [start, end] is the one `since`/`until` ask
+        for: each end and its outer neighbour, where they are after the trust root."""
+        root = self.client.trust.block_number
+        return [b for b in (start - 1, start, end, end + 1) if root < b <= head]
+
+    def _check_range(
+        self,
+        certified: dict[int, CertifiedHeader],
+        start: int,
+        end: int,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> None:
+        def time(block: int) -> int | None:
+            return certified[block].header.timestamp if block in certified else None
+
+        if since is not None:
+            low = math.ceil(since.timestamp())
+            before, first = time(start - 1), time(start)
+            if (before is not None and before >= low) or (first is not None and first < low):
+                raise self._fail(
+                    f"placed the start of the trace at block {start}, but the "
+                    "certified block times put it elsewhere"
+                )
+        if until is not None:
+            high = math.floor(until.timestamp())
+            last, after = time(end), time(end + 1)
+            if (last is not None and last > high) or (after is not None and after <= high):
+                raise self._fail(
+                    f"placed the end of the trace at block {end}, but the "
+                    "certified block times put it elsewhere"
+                )
+
+    def _prove_events(
+        self,
+        filters: Sequence[TopicFilter],
+        claimed: list[HistoryEvent],
+        headers: list[CertifiedHeader],
+    ) -> dict[tuple[int, int], ProvenEvent]:
+        wanted = [
+            (
+                to_bytes(hexstr=self.addresses[f.contract]),
+                frozenset(event_topic(f.contract, e) for e in f.events),
+                f.position,
+                f.value,
+            )
+            for f in filters
+        ]
+        by_block: dict[int, dict[int, HistoryEvent]] = {}
+        for event in claimed:
+            by_block.setdefault(event.block_number, {})[event.log_index] = event
+        proven: dict[tuple[int, int], ProvenEvent] = {}
+        for number, block in self.client.prove_blocks(headers).items():
+            header = block.header
+            expected = {p.log_index: p for p in block.logs if _matches(p, wanted)}
+            told = by_block.get(number, {})
+            for index, event in told.items():
+                match = expected.get(index)
+                name = f"{event.contract}.{event.event} at block {number} log {index}"
+                if match is None:
+                    raise self._fail(f"its event {name} is not in the block's certified receipts")
+                contract, event_name, args = decode_log(_as_rpc_log(match))
+                if (contract, event_name, args) != (event.contract, event.event, event.args):
+                    raise self._fail(
+                        f"its event {name} differs from the block's certified receipts, which "
+                        f"hold {contract}.{event_name} {args}"
+                    )
+                if event.tx_hash.lower() != _hex(match.tx_hash):
+                    raise self._fail(
+                        f"its event {name} names transaction {event.tx_hash}, the "
+                        f"certified block has {_hex(match.tx_hash)} there"
+                    )
+            for index, match in sorted(expected.items()):
+                if index not in told:
+                    contract, event_name, _ = decode_log(_as_rpc_log(match))
+                    raise self._fail(
+                        f"left out {contract}.{event_name} at block {number} log {index}, "
+                        "which the block's certified receipts hold"
+                    )
+                contract, event_name, args = decode_log(_as_rpc_log(match))
+                proven[(number, index)] = ProvenEvent(
+                    HistoryEvent(
+                        block_number=number,
+                        log_index=index,
+                        tx_hash=_hex(match.tx_hash),
+                        timestamp=utc(header.header.timestamp),
+                        contract=contract,
+                        event=event_name,
+                        args=args,
+                    ),
+                    header.header.hash,
+                    header.header.receipts_root,
+                    header.header.transactions_root,
+                    header.signers,
+                    header.epoch,
+                )
+        return proven
+
+    def _prove_facts(
+        self, head: CertifiedHeader, events: Iterable[ProvenEvent]
+    ) -> list[ProvenFact]:
+        datasets = sorted(
+            {str(e.event.args["datasetId"]) for e in events if "datasetId" in e.event.args}
+        )
+        grants = sorted({str(e.event.args["grantId"]) for e in events if "grantId" in e.event.args})
+        if len(datasets) + len(grants) > MAX_FACT_SUBJECTS:
+            raise LedgerError(
+                f"the trace names more than {MAX_FACT_SUBJECTS:,} datasets and "
+                "grants; prove their state in parts"
+            )
+        queries: list[FactQuery] = [dataset_query(to_bytes(hexstr=d)) for d in datasets]
+        queries += [grant_query(to_bytes(hexstr=g)) for g in grants]
+        slots = sorted({s for q in queries for s in q.slots})
+        if not slots:
+            return []
+        words = self.client.prove_storage(self.addresses["DataGrants"], slots, head)
+        return [
+            ProvenFact(fact, head.number, head.header.state_root)
+            for query in queries
+            for fact in query.read(words, head.header.timestamp)
+        ]
+
+
+def prove_trace(
+    urls: Sequence[str],
+    trust: TrustRoot,
+    filters: Sequence[TopicFilter],
+    *,
+    first_block: int = 0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ProvenTrace:
+    """The trace `filters` select, from `first_block` on, proven through each node in `urls`
+    independently; the events and facts of the result are the ones proven, and `nodes` says
+    which node contradicted what. The system contracts' addresses are proven too: the trust
+    root names the Consortium, whose state at the root's block names the others."""
+    verdicts: dict[str, NodeVerdict] = {}
+    proofs: list[_NodeProof] = []
+    for url in urls:
+        try:
+            proof = _TraceProver(url, trust, first_block).prove(filters, since, until)
+        except LedgerError as exc:
+            verdicts[url] = NodeVerdict(url, None, str(exc))
+            continue
+        proofs.append(proof)
+        verdicts[url] = NodeVerdict(url, proof.head.number)
+    events: dict[tuple[int, int], ProvenEvent] = {}
+    for proof in proofs:
+        events.update(proof.events)
+    for proof in proofs:
+        # Compared up to its own head: a node a block behind is not lying.
+        missing = [k for k in sorted(events) if k[0] <= proof.head.number and k not in proof.events]
+        if missing:
+            number, index = missing[0]
+            event = events[missing[0]].event
+            verdicts[proof.url] = NodeVerdict(
+                proof.url,
+                proof.head.number,
+                f"node {proof.url}: left out {len(missing)} events other nodes proved, the first "
+                f"{event.contract}.{event.event} at block {number} log {index}",
+            )
+    newest = max(proofs, key=lambda p: p.head.number, default=None)
+    return ProvenTrace(
+        trust=trust,
+        head=None if newest is None else newest.head,
+        epochs=() if newest is None else newest.epochs,
+        events=tuple(events[k] for k in sorted(events)),
+        facts=() if newest is None else tuple(newest.facts),
+        nodes=tuple(verdicts[url] for url in urls),
+    )
