@@ -11,6 +11,7 @@ import heapq
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import rlp
 from eth.abc import DatabaseAPI, ReceiptAPI, SignedTransactionAPI
@@ -68,19 +69,40 @@ def index_block(
     transactions: Sequence[SignedTransactionAPI],
     receipts: Sequence[ReceiptAPI],
 ) -> None:
-    """Stages the log record and index entries of one block (written with the block itself)."""
-    records: list[list[object]] = []
-    log_index = 0
+    """Stages the log table and index entries of one block (written with the block itself)."""
+    records: list[bytes] = []
     for tx_index, (tx, receipt) in enumerate(zip(transactions, receipts, strict=True)):
         for log in receipt.logs:
+            log_index = len(records)
             topics = [t.to_bytes(32, "big") for t in log.topics]
-            records.append([log_index, tx_index, tx.hash, log.address, topics, log.data])
+            records.append(
+                rlp.encode([log_index, tx_index, tx.hash, log.address, topics, log.data])
+            )
             db[schema.address_index_key(log.address, block_number, log_index)] = b""
             for slot, topic in enumerate(topics):
                 db[schema.topic_index_key(slot, topic, block_number, log_index)] = b""
-            log_index += 1
     if records:
-        db[schema.log_record_key(block_number)] = rlp.encode(records)
+        db[schema.log_table_key(block_number)] = _table(records)
+
+
+def _table(records: Sequence[bytes]) -> bytes:
+    """count, then count + 1 offsets (4 bytes each, from the end of the table), then records."""
+    offsets = list(itertools.accumulate((len(r) for r in records), initial=0))
+    header = len(records).to_bytes(4, "big") + b"".join(o.to_bytes(4, "big") for o in offsets)
+    return header + b"".join(records)
+
+
+def _log(block_number: int, fields: Sequence[Any]) -> IndexedLog:
+    log_index, tx_index, tx_hash, address, topics, data = fields
+    return IndexedLog(
+        block_number=block_number,
+        log_index=int.from_bytes(log_index, "big"),
+        transaction_index=int.from_bytes(tx_index, "big"),
+        transaction_hash=tx_hash,
+        address=address,
+        topics=tuple(topics),
+        data=data,
+    )
 
 
 # When an index option has been read to its end after n entries, the other options may read up
@@ -102,25 +124,37 @@ class LogIndex:
         self._db = db
         self.decoded_logs = 0
 
-    def _block_logs(self, block_number: int) -> list[IndexedLog]:
+    def _block_logs(
+        self, block_number: int, wanted: Sequence[int] | None = None
+    ) -> list[IndexedLog]:
+        """The block's logs at `wanted` positions (all without), decoding only those."""
+        try:
+            table = self._db[schema.log_table_key(block_number)]
+        except KeyError:
+            return self._listed_block_logs(block_number, wanted)
+        count = int.from_bytes(table[:4], "big")
+        start = 4 + 4 * (count + 1)
+        positions = range(count) if wanted is None else [i for i in wanted if i < count]
+        found = []
+        for i in positions:
+            offset = int.from_bytes(table[4 + 4 * i : 8 + 4 * i], "big")
+            end = int.from_bytes(table[8 + 4 * i : 12 + 4 * i], "big")
+            found.append(_log(block_number, decode_stored(table[start + offset : start + end])))
+        self.decoded_logs += len(found)
+        return found
+
+    def _listed_block_logs(
+        self, block_number: int, wanted: Sequence[int] | None
+    ) -> list[IndexedLog]:
+        """A block stored as one RLP list (before log tables): decoded whole."""
         try:
             raw = self._db[schema.log_record_key(block_number)]
         except KeyError:
             return []
         records = decode_stored(raw)
         self.decoded_logs += len(records)
-        return [
-            IndexedLog(
-                block_number=block_number,
-                log_index=int.from_bytes(log_index, "big"),
-                transaction_index=int.from_bytes(tx_index, "big"),
-                transaction_hash=tx_hash,
-                address=address,
-                topics=tuple(topics),
-                data=data,
-            )
-            for log_index, tx_index, tx_hash, address, topics, data in records
-        ]
+        chosen = records if wanted is None else [records[i] for i in wanted if i < len(records)]
+        return [_log(block_number, fields) for fields in chosen]
 
     def _positions(self, prefixes: Sequence[bytes], log_filter: LogFilter) -> Iterator[Position]:
         """Index positions under any of `prefixes` within the filter's blocks, in order."""
@@ -172,24 +206,27 @@ class LogIndex:
         return sorted(chosen)
 
     def _all_blocks_with_logs(self, log_filter: LogFilter) -> Iterable[int]:
-        start = schema.log_record_key(log_filter.from_block)
-        stop = schema.log_record_key(log_filter.to_block + 1)
-        for key in self._db.iterate_keys(start, stop):
-            yield int.from_bytes(key[len(schema.LOG_RECORD) :], "big")
+        blocks = []
+        for prefix in (schema.LOG_TABLE, schema.LOG_RECORD):
+            start = prefix + schema.block_number_key(log_filter.from_block)
+            stop = prefix + schema.block_number_key(log_filter.to_block + 1)
+            blocks.append(
+                int.from_bytes(k[len(prefix) :], "big") for k in self._db.iterate_keys(start, stop)
+            )
+        return heapq.merge(*blocks)
 
     def query(self, log_filter: LogFilter, limit: int) -> list[IndexedLog]:
         found: list[IndexedLog] = []
         if log_filter.is_selective:
-            current: tuple[int, dict[int, IndexedLog]] = (-1, {})
             cap = INTERSECT_FACTOR * (limit + 1)
-            for block, log_index in self._selected_positions(log_filter, cap):
-                if current[0] != block:
-                    current = (block, {log.log_index: log for log in self._block_logs(block)})
-                log = current[1].get(log_index)
-                if log is not None and log_filter.matches(log):
-                    found.append(log)
-                    if len(found) > limit:
-                        raise TooManyLogs(limit)
+            by_block = itertools.groupby(self._selected_positions(log_filter, cap), lambda p: p[0])
+            for block, positions in by_block:
+                wanted = [log_index for _, log_index in positions]
+                for log in self._block_logs(block, wanted):
+                    if log_filter.matches(log):
+                        found.append(log)
+                if len(found) > limit:
+                    raise TooManyLogs(limit)
             return found
         for block in self._all_blocks_with_logs(log_filter):
             found.extend(log for log in self._block_logs(block) if log_filter.matches(log))

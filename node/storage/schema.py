@@ -9,7 +9,10 @@ from __future__ import annotations
 
 # A final block's finality certificate, by block hash.
 CERTIFICATE = b"cl:cert:"
-# The logs of one block as one record (the log index's values live here).
+# The logs of one block, each one RLP record, behind a table of their offsets so that one log
+# decodes without the others (the log index's values live here).
+LOG_TABLE = b"cl:logt:"
+# The same as one RLP list: how blocks were stored before the table; read, never written.
 LOG_RECORD = b"cl:logs:"
 # Log index entries, empty values: address or (topic slot, topic), then block and position.
 LOGS_BY_ADDRESS = b"cl:la:"
@@ -30,6 +33,10 @@ def log_position(block_number: int, log_index: int) -> bytes:
 
 def certificate_key(block_hash: bytes) -> bytes:
     return CERTIFICATE + block_hash
+
+
+def log_table_key(block_number: int) -> bytes:
+    return LOG_TABLE + block_number_key(block_number)
 
 
 def log_record_key(block_number: int) -> bytes:

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import rlp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cityledger.node.storage import schema
 from cityledger.node.storage.leveldb import LevelDB
 from cityledger.node.storage.log_index import (
     IndexedLog,
@@ -78,8 +80,8 @@ def test_a_quiet_datasets_query_decodes_its_own_logs_only(db: LevelDB) -> None:
     )
     found = index.query(quiet, limit=10_000)
     assert [log.block_number for log in found] == sorted(quiet_blocks)
-    # The blocks holding them are decoded whole (21 logs each), nothing else.
-    assert index.decoded_logs == 21 * len(quiet_blocks)
+    # Only the quiet logs themselves are decoded, not the busy logs around them.
+    assert index.decoded_logs == len(quiet_blocks)
     with pytest.raises(TooManyLogs):
         index.query(
             LogFilter(0, 400, frozenset([CONTRACT]), (None, None, None, frozenset([BUSY]))),
@@ -138,3 +140,16 @@ def test_the_index_answers_what_a_scan_of_every_log_answers(
             assert index.query(log_filter, limit) == expected
     finally:
         database.close()
+
+
+def test_blocks_stored_as_one_rlp_list_before_log_tables_are_still_read(db: LevelDB) -> None:
+    write_block(db, 1, [(CONTRACT, (EVENT, QUIET))])
+    # Block 2 as nodes stored blocks before log tables: one RLP list of the block's logs.
+    old = [[b"", b"", b"\x07" * 32, OTHER, [EVENT, BUSY], b"old"]]
+    db.write_atomically({schema.log_record_key(2): rlp.encode(old)}, set())
+    db.write_atomically({schema.address_index_key(OTHER, 2, 0): b""}, set())
+    index = LogIndex(db)
+    everything = index.query(LogFilter(0, 5, frozenset(), ()), limit=10)
+    assert [(log.block_number, log.data) for log in everything] == [(1, b"d"), (2, b"old")]
+    (found,) = index.query(LogFilter(0, 5, frozenset([OTHER]), ()), limit=10)
+    assert found.topics == (EVENT, BUSY) and found.transaction_hash == b"\x07" * 32
