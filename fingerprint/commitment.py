@@ -9,13 +9,16 @@ marked copy leaves the owner.
 The digest (keccak256 of the canonical JSON) fixes the grant key (by its hash), the scheme and
 its parameters, the schema, the delivered file's hash, its rows and columns. Keeping the JSON
 (the preimage) lets the owner later show a verifier that the key it reveals is the one that
-was committed before the leak.
+was committed before the leak: `KeptCommitments` keeps them beside the dataset's secret file,
+one line each, written before the commitment goes on chain.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,3 +121,48 @@ def file_hash(path: Path) -> str:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
     return "0x" + digest.hexdigest()
+
+
+class KeptCommitments:
+    """The preimages of a dataset's delivery commitments, kept by its owner (or its gateway) in
+    SECRET.commitments.jsonl beside the secret file: a reveal needs them, the chain holds only
+    their hashes. Lines are appended under a lock, so a gateway and the owner's CLI can share
+    the file."""
+
+    def __init__(self, secret: Path) -> None:
+        self.path = secret.with_name(secret.name + ".commitments.jsonl")
+
+    def keep(self, commitment: DeliveryCommitment) -> None:
+        """Appends the commitment's canonical JSON and waits until it is on disk."""
+        line = (commitment.canonical_json() + "\n").encode()
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise FingerprintError(f"cannot keep the commitment in {self.path}: {exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def of_grant(self, grant_id: str) -> list[DeliveryCommitment]:
+        """The grant's kept commitments, each once, in the order they were kept."""
+        grant = hex32(grant_id)
+        found: dict[str, DeliveryCommitment] = {}
+        try:
+            # A last line without its newline was cut short before it was kept, so before its
+            # commitment could go on chain: it is left out.
+            lines = self.path.read_text(encoding="utf-8").split("\n")[:-1]
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FingerprintError(f"cannot read the kept commitments {self.path}: {exc}") from None
+        for number, line in enumerate(lines, 1):
+            try:
+                commitment = DeliveryCommitment.from_json_object(json.loads(line))
+            except (json.JSONDecodeError, FingerprintError) as exc:
+                raise FingerprintError(f"{self.path}:{number}: {exc}") from None
+            if commitment.grant_id == grant:
+                found.setdefault(commitment.digest(), commitment)
+        return list(found.values())
