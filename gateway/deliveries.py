@@ -3,7 +3,8 @@
 1. check the request and the grant at the latest final block (checks.py);
 2. query the granted columns of the matching rows in Arrow batches (sources.py), mark each batch
    for the grant (cityledger.fingerprint) and write it to a spool file (copies.py);
-3. hash the file and commit to it (cityledger.fingerprint.commitment);
+3. hash the file and commit to it (cityledger.fingerprint.commitment), keeping the commitment's
+   preimage beside the dataset's secret (the owner needs it to reveal a grant's key later);
 4. record the delivery on chain in one transaction: counted against the grant as an access by
    the grantee, with the commitment (AccessLog.recordDelivery); if that fails, nothing is sent;
 5. sign the receipt; seal the file to the grantee if asked.
@@ -25,7 +26,8 @@ from pathlib import Path
 
 from eth_typing import ChecksumAddress
 
-from cityledger.fingerprint.commitment import DeliveryCommitment, file_hash
+from cityledger.fingerprint.commitment import DeliveryCommitment, KeptCommitments, file_hash
+from cityledger.fingerprint.errors import FingerprintError
 from cityledger.fingerprint.keys import DatasetKeys
 from cityledger.fingerprint.marking import Marker
 from cityledger.fingerprint.scheme import METHOD
@@ -94,6 +96,7 @@ class Deliverer:
         checker: Checker,
         sources: Sources,
         keys: Mapping[DatasetId, DatasetKeys],
+        kept: Mapping[DatasetId, KeptCommitments],
         attempts: AttemptLog,
         spool: Path,
         *,
@@ -105,6 +108,7 @@ class Deliverer:
         self.checker = checker
         self.sources = sources
         self.keys = keys
+        self.kept = kept
         self.attempts = attempts
         self.spool = spool
         self.batch_rows = batch_rows
@@ -138,15 +142,19 @@ class Deliverer:
         plain, sealed = stem.with_suffix("." + request.format), stem.with_suffix(".sealed")
         try:
             copy = self._write_copy(authorised, plain, request.format)
-            keys = self.keys[grant.dataset_id]
-            commitment = DeliveryCommitment.of(
-                keys,
+            preimage = DeliveryCommitment.of(
+                self.keys[grant.dataset_id],
                 grant.id,
                 authorised.dataset.schema,
                 file_hash=copy.file_hash,
                 rows=copy.rows,
                 columns=authorised.columns,
-            ).digest()
+            )
+            try:
+                self.kept[grant.dataset_id].keep(preimage)
+            except FingerprintError as exc:
+                raise Refusal("RecordFailed", grant.id, {"reason": str(exc)}) from None
+            commitment = preimage.digest()
             if request.sealed:
                 seal(plain, sealed, authorised.requester.to_bytes())
                 plain.unlink()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 
 import uvicorn
 
+from cityledger.fingerprint.commitment import KeptCommitments
 from cityledger.fingerprint.errors import SecretFileError
 from cityledger.fingerprint.keys import DatasetKeys
 from cityledger.gateway.app import DatasetInfo, GatewayInfo, create_app
@@ -111,6 +113,7 @@ def build(config: GatewayConfig) -> Gateway:
             )
         sources = Sources(config.duckdb_memory_mb, config.duckdb_threads)
         keys: dict[DatasetId, DatasetKeys] = {}
+        kept: dict[DatasetId, KeptCommitments] = {}
         infos = []
         for source in config.datasets:
             schema = _dataset(ledger, signer, config, source, sources)
@@ -122,6 +125,12 @@ def build(config: GatewayConfig) -> Gateway:
             if keys[dataset_id].dataset_id != dataset_id:
                 raise GatewayStartError(
                     f"dataset {source.name}: {source.secret} is the secret of another dataset"
+                )
+            kept[dataset_id] = KeptCommitments(source.secret)
+            if not os.access(kept[dataset_id].path.parent, os.W_OK):
+                raise GatewayStartError(
+                    f"dataset {source.name}: the preimages of delivery commitments are kept in "
+                    f"{kept[dataset_id].path}, but its folder is not writable"
                 )
             infos.append(
                 DatasetInfo(
@@ -157,6 +166,7 @@ def build(config: GatewayConfig) -> Gateway:
         Checker(ledger, signer.address, sources, nonces, config.max_request_ttl),
         sources,
         keys,
+        kept,
         attempts,
         config.spool_dir,
         batch_rows=config.batch_rows,
