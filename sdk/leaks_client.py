@@ -58,11 +58,21 @@ class LeaksClient:
         return self.incident(incident_id)
 
     def attribute(
-        self, incident_id: int, grant_id: str, *, score: int, method: str, details: str = ""
+        self,
+        incident_id: int,
+        grant_id: str,
+        *,
+        score: int,
+        method: str,
+        details: str = "",
+        details_hash: str | None = None,
     ) -> Finding:
-        """An auditor records a finding: the incident's data came from `grant_id`'s copy."""
+        """An auditor records a finding: the incident's data came from `grant_id`'s copy. The
+        details go on chain by hash: keccak256 of the text `details`, or `details_hash` as given
+        (for instance the hash of a reveal file)."""
+        digest = keccak(text=details) if details_hash is None else raw32(details_hash)
         fn = self.contract.functions.recordFinding(
-            incident_id, raw32(grant_id), score, text32(method), keccak(text=details)
+            incident_id, raw32(grant_id), score, text32(method), digest
         )
         receipt = self.chain.transact(fn)
         index = int(
