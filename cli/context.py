@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,30 @@ def passphrase(prompt: str, *, confirm: bool = False) -> str:
     if not sys.stdin.isatty():
         raise CliError(f"no passphrase: set {ENV_PASSPHRASE} or run from a terminal")
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+DATA_MODULES = ("cryptography", "numpy", "pyarrow", "openpyxl")  # cityledger[data]
+
+
+def require_data_extra(command: str) -> None:
+    """Commands that mark or trace data need cityledger[data]; without it they say so."""
+    missing = [m for m in DATA_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CliError(
+            f"`cityledger {command}` marks or reads data, whose dependencies are not installed "
+            f"({', '.join(missing)} missing): pip install 'cityledger[data]'"
+        )
+
+
+@contextmanager
+def fingerprint_errors() -> Iterator[None]:
+    """The fingerprint library's refusals (cityledger[data]) as one-line errors."""
+    from cityledger.fingerprint.errors import FingerprintError
+
+    try:
+        yield
+    except FingerprintError as exc:
+        raise CliError(str(exc)) from None
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""`cityledger data ...`: data under a grant, from the dataset's gateway."""
+"""`cityledger data ...`: data under a grant, from the dataset's gateway, or marked by its owner
+to hand over by other means; and the dataset secret that keys the marks."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from typing import Annotated
 
 import typer
 
-from cityledger.cli.context import passphrase, state
+from cityledger.cli.context import CliError, passphrase, require_data_extra, state
 from cityledger.cli.output import done
+from cityledger.cli.owner_options import SchemaOption, SecretOption
+from cityledger.sdk.deliveries_client import format_of
 from cityledger.sdk.delivery import FORMATS, Condition, DeliveryError, Format
 
-app = typer.Typer(help="Data under grants: fetch a marked copy.", no_args_is_help=True)
+app = typer.Typer(
+    help="Data under grants: fetch a marked copy, mark one to hand over, a dataset's secret.",
+    no_args_is_help=True,
+)
 
 
 def _format(text: str | None) -> Format | None:
@@ -58,7 +64,7 @@ def fetch(
         conditions = [Condition.parse(text) for text in where or []]
     except DeliveryError as exc:
         raise typer.BadParameter(str(exc), param_hint="--where") from None
-    names = [n.strip() for n in fields.split(",") if n.strip()] if fields else []
+    names = _names(fields)
     delivery = cli.ledger().deliveries.fetch(
         grant_id, out, fields=names, where=conditions, format=_format(format), sealed=sealed
     )
@@ -70,6 +76,71 @@ def fetch(
         f"(content sha256 {receipt.content_hash})"
     )
     done(message, {"path": str(out), **receipt.model_dump(by_alias=True)}, cli.settings.json)
+
+
+def _names(fields: str | None) -> list[str]:
+    return [n.strip() for n in fields.split(",") if n.strip()] if fields else []
+
+
+@app.command("mark")
+def mark(
+    ctx: typer.Context,
+    grant_id: str,
+    source: Annotated[Path, typer.Option("--source", help="The CSV or Parquet file to mark.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the marked copy.")],
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields", help="Column names, comma-separated (default: every granted one)."
+        ),
+    ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, parquet or jsonl (default: from --out's suffix)."),
+    ] = None,
+    schema: SchemaOption = None,
+    secret: SecretOption = None,
+) -> None:
+    """Mark a copy of FILE for GRANT_ID, to hand over by other means than the gateway (the
+    signing key is the grant's grantor). The copy's commitment is registered on chain and its
+    preimage kept beside the dataset's secret before the copy is written to --out."""
+    require_data_extra("data mark")
+    from cityledger.cli.handover import hand_over
+    from cityledger.cli.owner_files import owner_dataset
+
+    cli = state(ctx)
+    ledger = cli.ledger()
+    grant = ledger.grants.get(grant_id)
+    if grant.grantor != ledger.address:
+        raise CliError(
+            f"grant {grant.id} was offered by {grant.grantor}, not by the signing key "
+            f"{ledger.address}: only its grantor marks copies for it"
+        )
+    owner = owner_dataset(cli, ledger, grant.dataset_id, schema=schema, secret=secret)
+    granted = [c.name for i, c in enumerate(owner.schema.columns) if grant.field_scope >> i & 1]
+    columns = _names(fields) or granted
+    unknown = [name for name in columns if name not in owner.schema.names]
+    if unknown:
+        raise CliError(f"dataset {owner.name} has no column {', '.join(unknown)}")
+    outside = [name for name in columns if name not in granted]
+    if outside:
+        raise CliError(f"{', '.join(outside)}: outside the scope of grant {grant.id}")
+    handed = hand_over(
+        ledger, owner, grant.id, source, out, columns, _format(format) or format_of(out)
+    )
+    message = (
+        f"{handed.rows} rows to {out}, marked for grant {grant.id}: delivery "
+        f"#{handed.delivery.index} registered with commitment {handed.commitment.digest()} "
+        f"(preimage kept in {owner.kept.path})"
+    )
+    value = {
+        "path": str(out),
+        "rows": handed.rows,
+        "delivery": handed.delivery,
+        "commitment": handed.commitment.digest(),
+        "preimage": handed.commitment.to_json_object(),
+    }
+    done(message, value, cli.settings.json)
 
 
 @app.command("new-secret")

@@ -15,6 +15,8 @@ _REVERT_HINTS = {
     "OfferExpired": "sign a new offer with a later --valid-until",
     "NoOpenRound": "the coordinator opens one with `cityledger alloc round open`",
     "NotCityAdmin": "check --key: it must name the city admin's key",
+    "CommitmentAlreadyRegistered": "this very copy was registered before (the same data, grant "
+    "and secret give the same bytes): hand over the file marked then",
 }
 
 

@@ -1,5 +1,15 @@
 """Where the CLI's settings come from, first match wins: command-line option, environment
-variable, config file (~/.config/cityledger/config.toml or $CITYLEDGER_CONFIG)."""
+variable, config file (~/.config/cityledger/config.toml or $CITYLEDGER_CONFIG).
+
+A dataset's owner also names, in the config file, where it keeps each dataset's files (the same
+three keys a gateway's config gives each dataset; relative paths are relative to the file):
+
+    [[datasets]]
+    name = "jiamusi/epidemic-travel-trace"
+    source = "data/epidemic-travel-trace.parquet"     # the original data
+    schema = "data/epidemic-travel-trace.schema.json"
+    secret = "keys/epidemic-travel-trace.secret"      # the dataset secret (encrypted)
+"""
 
 from __future__ import annotations
 
@@ -42,6 +52,16 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class DatasetFiles:
+    """Where a dataset's owner keeps its original data, schema and secret."""
+
+    name: str
+    source: Path
+    schema: Path
+    secret: Path
+
+
+@dataclass(frozen=True)
 class Settings:
     rpc: str
     key: str | None
@@ -50,6 +70,7 @@ class Settings:
     manifest: Path | None
     consortium: str | None
     gateway_ca: Path | None = None  # the CA data gateways' certificates are checked against
+    datasets: tuple[DatasetFiles, ...] = ()  # the owner's files of its datasets
 
     @property
     def keys_dir(self) -> Path:
@@ -85,4 +106,23 @@ def resolve(
         manifest=Path(manifest_value).expanduser() if manifest_value else None,
         consortium=pick(consortium, ENV_CONSORTIUM, "consortium"),
         gateway_ca=Path(gateway_ca).expanduser() if gateway_ca else None,
+        datasets=_datasets(config.get("datasets", []), config_path()),
     )
+
+
+def _datasets(tables: Any, path: Path) -> tuple[DatasetFiles, ...]:
+    if not isinstance(tables, list):
+        raise SettingsError(f"config file {path}: datasets must be [[datasets]] tables")
+    base = path.parent
+    found = []
+    for index, table in enumerate(tables):
+        values = table if isinstance(table, dict) else {}
+        keys = ("name", "source", "schema", "secret")
+        if not all(isinstance(values.get(k), str) and values[k] for k in keys):
+            raise SettingsError(
+                f"config file {path}: datasets[{index}] needs name, source, schema and secret"
+            )
+        found.append(
+            DatasetFiles(values["name"], *(base / Path(values[k]).expanduser() for k in keys[1:]))
+        )
+    return tuple(found)
