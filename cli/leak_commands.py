@@ -1,20 +1,34 @@
-"""`cityledger leak ...`: delivery commitments, incidents and findings."""
+"""`cityledger leak ...`: delivery commitments, incidents, tracing a leaked file to the grants
+its rows came from, reveals and findings."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cityledger.cli.context import CliError, state
+from cityledger.cli.context import CliError, fingerprint_errors, require_data_extra, state
 from cityledger.cli.output import done, print_json, show, show_rows
-from cityledger.sdk.models import IncidentStatus
+from cityledger.cli.owner_options import SchemaOption, SecretOption, SourceOption
+from cityledger.sdk.models import IncidentStatus, hex32
 
 app = typer.Typer(
-    help="Leak accountability: register-delivery, report, status, attribute, suspend, show.",
+    help="Leak accountability: register-delivery, report, status, trace, reveal, attribute, "
+    "suspend, show.",
     no_args_is_help=True,
 )
+
+# The method label `register-delivery` and `attribute` use unless told: marks made by other tools.
+OTHER_METHOD = "canary+ak-v1"
+ThresholdOption = Annotated[
+    float | None,
+    typer.Option(
+        "--threshold",
+        help="Attribute grants whose false-attribution probability is under this (default 1e-9).",
+    ),
+]
 
 
 @app.command("register-delivery")
@@ -22,7 +36,7 @@ def register_delivery(
     ctx: typer.Context,
     grant_id: str,
     commitment: str = typer.Option(..., "--commitment", help="0x bytes32 fingerprint commitment."),
-    method: str = typer.Option("canary+ak-v1", "--method", help="Marking method code."),
+    method: str = typer.Option(OTHER_METHOD, "--method", help="Marking method code."),
     records: int = typer.Option(..., "--records", help="Records delivered."),
 ) -> None:
     """Commit to the fingerprint of a copy delivered under GRANT_ID (the grantor)."""
@@ -51,21 +65,172 @@ def report(
     done(f"incident {incident.id} reported", incident, cli.settings.json)
 
 
+@app.command("trace")
+def trace(
+    ctx: typer.Context,
+    file: Path,
+    dataset: Annotated[str, typer.Option("--dataset", help="The dataset the rows are from.")],
+    incident: Annotated[
+        int | None,
+        typer.Option("--incident", help="The incident whose evidence FILE is (hash checked)."),
+    ] = None,
+    source: SourceOption = None,
+    schema: SchemaOption = None,
+    secret: SecretOption = None,
+    threshold: ThresholdOption = None,
+) -> None:
+    """Trace a leaked FILE (CSV, TSV, XLSX, Parquet, JSON lines) to the grants whose copies its
+    rows came from: every grant of DATASET with a delivery (before the incident, with
+    --incident) is scored per channel; those under the threshold are attributed. Run by the
+    dataset's owner: it needs the original data and the dataset's secret."""
+    require_data_extra("leak trace")
+    from cityledger.cli.leak_output import show_trace
+    from cityledger.cli.owner_files import owner_dataset
+    from cityledger.fingerprint.onchain import candidate_grants, incident_of, trace_incident
+    from cityledger.fingerprint.scoring import DEFAULT_THRESHOLD
+    from cityledger.fingerprint.scoring import trace as trace_file
+
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    started = time.perf_counter()
+    cli = state(ctx)
+    ledger = cli.ledger(signed=False)
+    owner = owner_dataset(
+        cli, ledger, dataset, source=source, schema=schema, secret=secret, need_source=True
+    )
+    with fingerprint_errors():
+        reference = owner.reference()
+        if incident is None:
+            whose = "every grant with a delivery of the dataset"
+            candidates = candidate_grants(ledger, dataset)
+            report = trace_file(file, reference, candidates, threshold=threshold)
+        else:
+            whose = f"every grant with a delivery before incident {incident} was reported"
+            reported = incident_of(ledger, incident, file)
+            report = trace_incident(ledger, reported, file, reference, threshold=threshold)
+    if cli.settings.json:
+        print_json(report.to_json())
+        return
+    show_trace(report, file, whose, time.perf_counter() - started)
+
+
+@app.command("reveal")
+def reveal(
+    ctx: typer.Context,
+    incident_id: int,
+    grant_id: str,
+    evidence: Annotated[Path, typer.Option("--evidence", help="The incident's evidence file.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the reveal.")],
+    source: SourceOption = None,
+    schema: SchemaOption = None,
+    secret: SecretOption = None,
+    threshold: ThresholdOption = None,
+) -> None:
+    """Write the reveal of GRANT_ID for INCIDENT_ID (the dataset's owner): the grant's key, the
+    preimages of its commitments on chain before the incident, and what its score used, so an
+    auditor can record the finding and anyone can re-check it. It exposes that grant's key and
+    no other; only a grant the evidence attributes is revealed."""
+    require_data_extra("leak reveal")
+    from cityledger.cli.owner_files import owner_dataset
+    from cityledger.fingerprint.onchain import incident_of, reveal_grant
+    from cityledger.fingerprint.scoring import DEFAULT_THRESHOLD
+
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    cli = state(ctx)
+    ledger = cli.ledger(signed=False)
+    with fingerprint_errors():
+        incident = incident_of(ledger, incident_id, evidence)
+        owner = owner_dataset(
+            cli,
+            ledger,
+            incident.dataset_id,
+            source=source,
+            schema=schema,
+            secret=secret,
+            need_source=True,
+        )
+        made = reveal_grant(
+            ledger,
+            incident,
+            grant_id,
+            evidence,
+            owner.reference(),
+            owner.kept,
+            threshold=threshold,
+        )
+        made.save(out)
+    message = (
+        f"wrote the reveal of grant {made.grant.grant_id} ({made.grant.grantee}) for incident "
+        f"{incident_id} to {out}: {made.score} bits of evidence among {made.family} candidate "
+        f"grants, {len(made.deliveries)} committed deliveries; it exposes this grant's key"
+    )
+    value = {
+        "path": str(out),
+        "incident": incident_id,
+        "grantId": made.grant.grant_id,
+        "grantee": made.grant.grantee,
+        "score": made.score,
+        "candidates": made.family,
+        "deliveries": len(made.deliveries),
+    }
+    done(message, value, cli.settings.json)
+
+
 @app.command("attribute")
 def attribute(
     ctx: typer.Context,
     incident_id: int,
-    grant_id: str,
-    score: int = typer.Option(..., "--score", help="-log10(false attribution p) * 1000."),
-    method: str = typer.Option("canary+ak-v1", "--method", help="Attribution method code."),
-    details: str = typer.Option("", "--details", help="Details (hashed)."),
+    grant_id: Annotated[
+        str | None, typer.Argument(help="The grant (from the reveal, with --reveal).")
+    ] = None,
+    reveal: Annotated[
+        Path | None,
+        typer.Option("--reveal", help="The owner's reveal: the finding is recorded from it."),
+    ] = None,
+    evidence: Annotated[
+        Path | None, typer.Option("--evidence", help="The incident's evidence file (--reveal).")
+    ] = None,
+    score: Annotated[
+        int | None, typer.Option("--score", help="Without --reveal: the method's score.")
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option("--method", help=f"Without --reveal: the method's code ({OTHER_METHOD})."),
+    ] = None,
+    details: Annotated[str, typer.Option("--details", help="Details (hashed).")] = "",
 ) -> None:
-    """Record a finding: INCIDENT_ID's leaked data came from GRANT_ID's copy (an auditor)."""
+    """Record a finding: INCIDENT_ID's leaked data came from GRANT_ID's copy (an auditor). With
+    --reveal, the reveal is first checked against the evidence and the chain; the finding takes
+    its grant, its score (bits of evidence) and method, and the reveal file's hash as details.
+    Otherwise GRANT_ID, --score and --method (another method's) say it."""
     cli = state(ctx)
-    finding = cli.ledger().leaks.attribute(
-        incident_id, grant_id, score=score, method=method, details=details
+    if reveal is None:
+        if grant_id is None or score is None:
+            raise CliError("give GRANT_ID and --score, or --reveal and --evidence")
+        finding = cli.ledger().leaks.attribute(
+            incident_id, grant_id, score=score, method=method or OTHER_METHOD, details=details
+        )
+        done(f"finding #{finding.index} on incident {incident_id}", finding, cli.settings.json)
+        return
+    if evidence is None or score is not None or method is not None or details:
+        raise CliError(
+            "with --reveal give --evidence, and no --score, --method or --details: "
+            "they come from the reveal"
+        )
+    require_data_extra("leak attribute --reveal")
+    from cityledger.fingerprint.onchain import record_finding
+    from cityledger.fingerprint.verification import Reveal
+
+    with fingerprint_errors():
+        named = Reveal.load(reveal).grant
+        if grant_id is not None and named.grant_id != hex32(grant_id):
+            raise CliError(f"the reveal is of grant {named.grant_id}, not of {grant_id}")
+        finding, checked = record_finding(cli.ledger(), incident_id, evidence, reveal)
+    message = (
+        f"finding #{finding.index} on incident {incident_id}: grant {finding.grant_id} "
+        f"({named.grantee}), {finding.score} bits of evidence among {checked.candidates} "
+        f"candidate grants ({finding.method}), details hash {finding.details_hash} (the reveal)"
     )
-    done(f"finding #{finding.index} on incident {incident_id}", finding, cli.settings.json)
+    done(message, finding, cli.settings.json)
 
 
 @app.command("suspend")

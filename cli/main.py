@@ -18,6 +18,7 @@ from cityledger.cli import (
     contracts_commands,
     data_commands,
     dataset_commands,
+    finding_commands,
     grant_commands,
     key_commands,
     leak_commands,
@@ -67,6 +68,7 @@ app.add_typer(dataset_commands.app, name="dataset")
 app.add_typer(grant_commands.app, name="grant")
 app.add_typer(access_commands.app, name="access")
 app.add_typer(audit_commands.app, name="audit")
+audit_commands.app.command("verify-finding")(finding_commands.verify_finding)
 app.add_typer(leak_commands.app, name="leak")
 app.add_typer(data_commands.app, name="data")
 app.add_typer(alloc_commands.app, name="alloc")
