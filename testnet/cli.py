@@ -86,9 +86,9 @@ def up(
             wait_for_block(
                 info, 1, progress=lambda ready, _: progress.update(task, completed=ready)
             )
-        config = write_cli_config(info)
         if fresh and not no_demo:
             _fill_with_demo_data(info, passphrase)
+        config = write_cli_config(info, gateways.served(info))
         gateways.start(info, passphrase)
         with console.status("waiting for the data gateways"):
             gateways.wait_until_serving(info)

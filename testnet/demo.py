@@ -1,7 +1,10 @@
 """Demo data for a local network, told as the province's story (shared SCENARIOS.md).
 
 Everything goes through the SDK, signed by the agencies' own keystores and sent to their own
-city's node, as in a real deployment. Only hashes of texts reach the chain.
+city's node, as in a real deployment. Only hashes of texts reach the chain. The leak is real:
+grantees fetch marked copies through Jiamusi's gateway, a 5 % sample of one copy is saved as a
+spreadsheet (NETWORK/leak/), reported, traced and attributed from the owner's reveal; a mix of
+two grantees' copies is left beside it to trace.
 """
 
 from __future__ import annotations
@@ -12,8 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.csv as pa_csv
 from eth_utils import keccak
 
+from cityledger.fingerprint.commitment import KeptCommitments
+from cityledger.fingerprint.keys import DatasetKeys
+from cityledger.fingerprint.matching import Reference
+from cityledger.fingerprint.onchain import record_finding, reveal_grant
 from cityledger.sdk.allocation import AllocationRule
 from cityledger.sdk.grants_client import dataset_id
 from cityledger.sdk.ledger import Ledger
@@ -21,17 +29,23 @@ from cityledger.sdk.merkle import root_hash
 from cityledger.sdk.models import Grant, IncidentStatus, RoundStatus, Sensitivity
 from cityledger.sdk.offers import GrantOffer
 from cityledger.sdk.signers import load_keystore
-from cityledger.testnet import gateways
+from cityledger.testnet import demo_data, gateways
 from cityledger.testnet.demo_data import SCHEMA as TRAVEL_SCHEMA
 from cityledger.testnet.demo_datasets import (
     ICU_DATASET,
     TRAFFIC_DATASET,
     TRAVEL_DATASET,
+    DemoDataset,
     prepare,
 )
 from cityledger.testnet.network import AccountInfo, TestnetInfo
 
 DEMO_FILE = "demo.json"
+LEAK_DIR = "leak"
+# The leaked spreadsheet is this share of one grantee's copy; the mix holds this many visits.
+SAMPLE_SHARE = 0.05
+MIX_ROWS = 5_000
+LEAK_SEED = 20261120
 
 
 def _slug(city: str) -> str:
@@ -51,6 +65,7 @@ class DemoSummary:
     incident: int
     pool: int
     round: int
+    leak: dict[str, str]  # the leaked spreadsheet, the two-grantee mix, the owner's reveal
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__, indent=2) + "\n")
@@ -75,7 +90,10 @@ class _Actors:
             node = next(n for n in self._info.nodes if n.city == account.city)
             signer = load_keystore(Path(account.keystore), self._passphrase)
             self._ledgers[name] = Ledger.connect(
-                node.rpc_url, signer, consortium=self._info.system_contracts["Consortium"]
+                node.rpc_url,
+                signer,
+                consortium=self._info.system_contracts["Consortium"],
+                tls_ca=self._info.tls_ca,
             )
         return self._ledgers[name]
 
@@ -153,6 +171,8 @@ def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> 
         owner.datasets.set_gateway(dataset.name, gateway.address, gateway.url)
         gateways.configure(info, gateway, [dataset.source])
         served[dataset.name] = gateway.url
+    # The gateways start now and come up while the story goes on; the leak needs them.
+    gateways.start(info, passphrase)
 
     say("grant: Jiamusi signs an offer offline, Harbin Health countersigns and submits")
     epidemic_fields = field_mask("id_hash", "visit_time", "latitude", "longitude", "test_result")
@@ -235,7 +255,7 @@ def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> 
         quota=10,
     )
 
-    say("leak: a copy delivered under a second travel grant turns up; the auditor traces it")
+    say("leak: Mudanjiang's police and Harbin Health fetch marked copies of the travel trace")
     leaked = _grant(
         actors,
         "jiamusi-bdc",
@@ -243,24 +263,47 @@ def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> 
         TRAVEL_DATASET,
         accept=True,
         purpose="fugitive-search",
-        fields=field_mask("id_hash", "visit_time", "cell_id"),
+        fields=field_mask("id_hash", "visit_time", "latitude", "longitude", "cell_id"),
         days=30,
         quota=20,
     )
-    for grant in (active, leaked):
-        actors("jiamusi-bdc").leaks.register_delivery(
-            grant.id,
-            commitment="0x" + keccak(text=f"marking parameters of {grant.id}").hex(),
-            method="canary-rows+lsb",
-            records=500,
-        )
+    gateways.wait_until_serving(info)
+    police_copy = actors("mudanjiang-police").deliveries.fetch_table(leaked.id)
+    places = ["visit_time", "latitude", "longitude"]
+    health_copy = actors("harbin-health").deliveries.fetch_table(
+        active.id, fields=["id_hash", *places]
+    )
+    say("leak: a 5 % sample of the police copy turns up as a spreadsheet; the auditor reports it")
+    folder = Path(info.directory) / LEAK_DIR
+    folder.mkdir(exist_ok=True)
+    rows = round(SAMPLE_SHARE * police_copy.num_rows)
+    sample = demo_data.write_spreadsheet(
+        demo_data.sample(police_copy, rows, seed=LEAK_SEED), folder / "travel-trace-sample.xlsx"
+    )
+    # Two grantees' copies mixed by rows, identifiers dropped: the Tardos code names both.
+    mix = folder / "two-grantee-mix.csv"
+    pa_csv.write_csv(
+        demo_data.collude(
+            [police_copy.select(places), health_copy.select(places)], MIX_ROWS, LEAK_SEED, "rows"
+        ),
+        mix,
+    )
     auditor = actors("harbin-audit")
-    incident = auditor.leaks.report(TRAVEL_DATASET, evidence=b"spreadsheet seen in a chat group")
+    incident = auditor.leaks.report(TRAVEL_DATASET, evidence=sample.read_bytes())
     auditor.leaks.set_status(incident.id, IncidentStatus.INVESTIGATING, "tracing deliveries")
     auditor.leaks.suspend_implicated(incident.id, [leaked.id])
-    auditor.leaks.attribute(
-        incident.id, leaked.id, score=12_000, method="agrawal-kiernan", details="143 of 150 marks"
+    say("leak: Jiamusi traces the spreadsheet and reveals the grant; the auditor records it")
+    reveal = folder / "reveal.json"
+    _reveal(
+        actors("jiamusi-bdc"),
+        datasets[TRAVEL_DATASET],
+        passphrase,
+        incident.id,
+        leaked.id,
+        sample,
+        reveal,
     )
+    record_finding(auditor, incident.id, sample, reveal)
     auditor.leaks.set_status(incident.id, IncidentStatus.ATTRIBUTED, "finding recorded")
 
     say("allocation: Harbin pools 100,000 vaccine doses; cities request; max-min fair round")
@@ -304,6 +347,25 @@ def populate(info: TestnetInfo, passphrase: str, say: Callable[[str], None]) -> 
         incident=incident.id,
         pool=pool.id,
         round=decided.id,
+        leak={"sample": str(sample), "mix": str(mix), "reveal": str(reveal)},
     )
     summary.write(Path(info.directory) / DEMO_FILE)
     return summary
+
+
+def _reveal(
+    owner: Ledger,
+    dataset: DemoDataset,
+    passphrase: str,
+    incident_id: int,
+    grant_id: str,
+    evidence: Path,
+    out: Path,
+) -> None:
+    """The owner traces the evidence against its original data and writes the grant's reveal
+    (what `cityledger leak reveal` does)."""
+    keys = DatasetKeys.load(dataset.source.secret, passphrase)
+    reference = Reference.load(dataset.source.source, dataset.schema, keys)
+    incident = owner.leaks.incident(incident_id)
+    kept = KeptCommitments(dataset.source.secret)
+    reveal_grant(owner, incident, grant_id, evidence, reference, kept).save(out)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from cityledger.gateway.config import DatasetSource, render
+from cityledger.gateway.config import DatasetSource, load, render
 from cityledger.testnet.network import GatewayInfo, TestnetError, TestnetInfo, is_running
 
 PASSPHRASE_ENV = "CITYLEDGER_PASSPHRASE"
@@ -52,6 +52,11 @@ def configure(
 
 def configured(info: TestnetInfo) -> list[GatewayInfo]:
     return [g for g in info.gateways if Path(g.config).exists()]
+
+
+def served(info: TestnetInfo) -> list[DatasetSource]:
+    """Every dataset a configured gateway serves: its data, schema and secret files."""
+    return [d for g in configured(info) for d in load(Path(g.config)).datasets]
 
 
 def start(info: TestnetInfo, passphrase: str) -> None:

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,11 @@ from eth_keys.datatypes import PrivateKey
 from eth_utils import to_checksum_address
 
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingAgency, FoundingCity
+from cityledger.gateway.config import DatasetSource
 from cityledger.node.config import DataDir, NetworkSettings, Peer
 from cityledger.node.genesis import build_genesis
 from cityledger.node.initialize import init_data_dir
+from cityledger.sdk.trust import TrustRoot
 from cityledger.testnet.province import (
     AUDIT_OFFICE,
     AUDIT_OFFICE_CITY,
@@ -122,6 +124,12 @@ class TestnetInfo:
     def tls_ca(self) -> Path:
         """The network's CA certificate, which signed every gateway's certificate."""
         return Path(self.directory) / "tls" / "ca.pem"
+
+    @property
+    def trust_root(self) -> Path:
+        """The genesis as a light client's trust root (`audit verify --trust`), written from
+        the genesis this machine built, not from anything a node says."""
+        return Path(self.directory) / "trust.json"
 
     def write(self) -> None:
         self.manifest.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -255,7 +263,7 @@ def create(
         key_file = data_dir / "node.key"
         key_file.write_text("0x" + validator_keys[city].to_bytes().hex() + "\n")
         key_file.chmod(0o600)
-        init_data_dir(DataDir(data_dir), genesis)
+        genesis_block = init_data_dir(DataDir(data_dir), genesis)
         nodes.append(
             NodeInfo(
                 city=city,
@@ -313,6 +321,13 @@ def create(
         gateways=gateways,
     )
     info.write()
+    TrustRoot(
+        chain_id,
+        0,
+        genesis_block.hash,
+        tuple(genesis.validators),
+        genesis.system_contracts["Consortium"],
+    ).write(info.trust_root)
     return info
 
 
@@ -443,14 +458,24 @@ def wait_for_block(
         time.sleep(0.25)
 
 
-def write_cli_config(info: TestnetInfo) -> Path:
-    """A `cityledger` CLI config for this network: its first node, the Consortium, and the
-    network's keystores as the CLI's keys (`--key harbin-health`, ...)."""
+def write_cli_config(info: TestnetInfo, datasets: Sequence[DatasetSource] = ()) -> Path:
+    """A `cityledger` CLI config for this network: its first node, the Consortium, the
+    network's keystores as the CLI's keys (`--key harbin-health`, ...), and where the owners
+    keep their datasets' files (the data, schema and secret their gateways serve), which
+    `data mark`, `leak trace` and `leak reveal` read."""
     path = Path(info.directory) / "cityledger.toml"
-    path.write_text(
-        f'rpc = "{info.nodes[0].rpc_url}"\n'
-        f'consortium = "{info.system_contracts["Consortium"]}"\n'
-        f'home = "{info.directory}"\n'
-        f'gateway_ca = "{info.tls_ca}"\n'
-    )
+    lines = [
+        f'rpc = "{info.nodes[0].rpc_url}"',
+        f'consortium = "{info.system_contracts["Consortium"]}"',
+        f'home = "{info.directory}"',
+        f'gateway_ca = "{info.tls_ca}"',
+        f'trust = "{info.trust_root}"',
+    ]
+    for dataset in datasets:
+        lines += ["", "[[datasets]]", f"name = {json.dumps(dataset.name)}"]
+        lines += [
+            f"{key} = {json.dumps(str(getattr(dataset, key)))}"
+            for key in ("source", "schema", "secret")
+        ]
+    path.write_text("\n".join(lines) + "\n")
     return path
