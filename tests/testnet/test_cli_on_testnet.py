@@ -5,58 +5,26 @@ then agencies and auditors use the CLI (subprocesses, --json) against that netwo
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from testnet_helpers import CITYLEDGER, PASSPHRASE, running_testnet
+from testnet_helpers import CITYLEDGER, TestnetCli, running_testnet
 
 from cityledger.testnet.demo_datasets import TRAVEL_DATASET
-from cityledger.testnet.network import TestnetInfo
 
 pytestmark = pytest.mark.slow
 
 
-class Cli:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.info = TestnetInfo.read(directory)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CITYLEDGER_")}
-        self.env.update(
-            CITYLEDGER_CONFIG=str(directory / "cityledger.toml"), CITYLEDGER_PASSPHRASE=PASSPHRASE
-        )
-
-    def run(self, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
-        command = [str(CITYLEDGER), "--json", *(["--key", key] if key else []), *args]
-        return subprocess.run(
-            command, capture_output=True, text=True, env=self.env, timeout=180, check=False
-        )
-
-    def ok(self, *args: str, key: str | None = None) -> Any:
-        done = self.run(*args, key=key)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-    def refused(self, *args: str, key: str | None = None) -> str:
-        done = self.run(*args, key=key)
-        assert done.returncode != 0 and done.stdout == ""
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1, done.stderr
-        return lines[0]
-
-
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestnetCli]:
     directory = tmp_path_factory.mktemp("readme") / "net"
     with running_testnet(directory):
-        yield Cli(directory)
+        yield TestnetCli(directory)
 
 
-def test_demo_data_has_grants_in_every_state_an_incident_and_a_round(cli: Cli) -> None:
+def test_demo_data_has_grants_in_every_state_an_incident_and_a_round(cli: TestnetCli) -> None:
     demo = json.loads((cli.directory / "demo.json").read_text())
     statuses = {
         label: cli.ok("grant", "show", grant)["status"] for label, grant in demo["grants"].items()
@@ -75,7 +43,7 @@ def test_demo_data_has_grants_in_every_state_an_incident_and_a_round(cli: Cli) -
     assert sum(history[0]["recomputed"]) == history[0]["round"]["total_allocated"]
 
 
-def test_grant_signed_used_traced_revoked_and_refused_on_the_bft_network(cli: Cli) -> None:
+def test_grant_signed_used_traced_revoked_and_refused_on_the_bft_network(cli: TestnetCli) -> None:
     offer = cli.directory / "offer.json"
     cli.ok(
         "grant",
@@ -140,7 +108,7 @@ def test_grant_signed_used_traced_revoked_and_refused_on_the_bft_network(cli: Cl
     assert grant["id"] in reason and "revoked" in reason
 
 
-def test_a_grantee_fetches_a_marked_copy_and_a_revoked_grant_gets_nothing(cli: Cli) -> None:
+def test_a_grantee_fetches_a_marked_copy_and_a_revoked_grant_gets_nothing(cli: TestnetCli) -> None:
     """The README's quickstart: Harbin Health fetches through Jiamusi's gateway; the delivery is
     in the grant's trace as recorded by the gateway; a revoked grant is refused."""
     demo = json.loads((cli.directory / "demo.json").read_text())
@@ -175,7 +143,7 @@ def test_a_grantee_fetches_a_marked_copy_and_a_revoked_grant_gets_nothing(cli: C
     assert reason.startswith("error: the gateway refused (WrongStatus)") and "revoked" in reason
 
 
-def test_refusals_are_one_line(cli: Cli) -> None:
+def test_refusals_are_one_line(cli: TestnetCli) -> None:
     outside_scope = cli.refused(
         "access",
         "record",
@@ -208,7 +176,7 @@ def test_refusals_are_one_line(cli: Cli) -> None:
     )
 
 
-def test_status_reports_every_node(cli: Cli) -> None:
+def test_status_reports_every_node(cli: TestnetCli) -> None:
     status = subprocess.run(
         [str(CITYLEDGER), "testnet", "status", "--dir", str(cli.directory)],
         capture_output=True,
@@ -226,7 +194,7 @@ def test_status_reports_every_node(cli: Cli) -> None:
     assert len(consensus) == 4, status.stdout
 
 
-def test_an_anchored_access_log_checks_out_and_a_changed_entry_is_caught(cli: Cli) -> None:
+def test_an_anchored_access_log_checks_out_and_a_changed_entry_is_caught(cli: TestnetCli) -> None:
     log = cli.directory / "logs" / "harbin-health-access.log"
     result = cli.ok("audit", "verify-log", "--agency", "harbin-health", "--log", str(log))
     assert result["anchors"] == 1
