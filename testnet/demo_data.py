@@ -172,21 +172,22 @@ def _visits(copy: pa.Table) -> dict[tuple[object, ...], int]:
 
 def write_spreadsheet(table: pa.Table, path: Path) -> Path:
     """The table as an XLSX workbook, typed the way a spreadsheet program keeps it: numbers as
-    numbers, times as dates shown to the minute, everything else as text."""
+    numbers, times as dates shown to the minute, everything else as text; and, as Excel and
+    LibreOffice write it, the sheet's size declared before its rows (openpyxl's write-only mode
+    leaves it out, and its reader then parses the whole sheet twice). For leak-sized tables:
+    the workbook is built in memory."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
 
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("leak")
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None  # a new workbook has one sheet
+    sheet.title = "leak"
     sheet.append(table.column_names)
     columns = [table.column(name).to_pylist() for name in table.column_names]
-    for row in zip(*columns, strict=True):
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=value)
+    for number, row in enumerate(zip(*columns, strict=True), 2):
+        sheet.append(row)
+        for column, value in enumerate(row, 1):
             if isinstance(value, datetime):
-                cell.number_format = "m/d/yyyy h:mm"
-            cells.append(cell)
-        sheet.append(cells)
+                sheet.cell(number, column).number_format = "m/d/yyyy h:mm"
     book.save(path)
     return path
