@@ -20,7 +20,7 @@ Why skipping headers is sound, and what it assumes, is in docs/sdk.md ("Trusting
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -146,6 +146,8 @@ class LightClient:
         self._epochs: list[ValidatorEpoch] = []
         self._checked_through: dict[int, int] = {}  # epoch -> last block whose state holds it
         self._followed = trust.block_number
+        self._claims: dict[int, list[dict[str, Any]]] = {}  # the node's change events, by block
+        self._claimed_to = trust.block_number
         self._certified: dict[int, CertifiedHeader] = {}
 
     @property
@@ -177,7 +179,7 @@ class LightClient:
                 f"not the trust root's 0x{trust.block_hash.hex()}"
             )
         root = CertifiedHeader(header, (), 0)
-        validators = read_validators(lambda slots: self._storage(trust.consortium, slots, root))
+        validators = read_validators(self._consortium_at(root))
         if validators != trust.validators:
             raise LedgerError(
                 f"the trust root lists validators {list(trust.validators)}, but its block's "
@@ -198,7 +200,7 @@ class LightClient:
             for name in SYSTEM_CONTRACTS
             if name != "Consortium"
         }
-        words = self._storage(self.trust.consortium, [loc.slot for loc in at.values()], root)
+        words = self._consortium_at(root)([loc.slot for loc in at.values()])
         addresses = {"Consortium": self.trust.consortium}
         for name, loc in at.items():
             address = loc.read(words[loc.slot])
@@ -209,29 +211,47 @@ class LightClient:
 
     def checkpoint(self, at: CertifiedHeader) -> TrustRoot:
         """A later trust root: certified block `at` and the validator set its state holds."""
-        validators = read_validators(lambda slots: self._storage(self.trust.consortium, slots, at))
+        validators = read_validators(self._consortium_at(at))
         return TrustRoot(
             self.trust.chain_id, at.number, at.header.hash, validators, self.trust.consortium
         )
 
     # ---------------------------------------------------------------- validator sets
 
-    def follow(self, head: int) -> None:
+    def claimed_changes(self, head: int) -> list[int]:
+        """The blocks up to `head` in which the node says Consortium changed the validator set:
+        other nodes' light clients take them as hints (`follow`), so that a change one node
+        withholds is checked through every node."""
+        self._claim(head)
+        return sorted(self._claims)
+
+    def follow(self, head: int, hints: Iterable[int] = ()) -> None:
         """Follows validator-set changes up to block `head`: each block holding a change event
-        is certified by the set before it, and the set after it read from its proven state."""
+        is certified by the set before it, its change events proven in its receipts, and the set
+        after it read from its proven state. `hints` are more blocks to look at (other nodes'
+        claims): one that holds a change this node did not report names it."""
         if not self._epochs:
             raise LedgerError("open() the light client before following the chain")
         if head <= self._followed:
             return
-        claimed: dict[int, list[dict[str, Any]]] = {}
-        for log in self._change_logs(self._followed + 1, head):
-            claimed.setdefault(_quantity(log.get("blockNumber")), []).append(log)
-        for number in sorted(claimed):
-            if not self._followed < number <= head:
-                raise self._fail(f"answered a log query for blocks to {head} with block {number}")
-            self._followed = number  # the set before this change seals this block
-            self._follow_change(number, claimed[number])
+        self._claim(head)
+        blocks = {n for n in self._claims if n <= head}
+        blocks |= {n for n in hints if self._followed < n <= head}
+        for number in sorted(blocks):
+            self._followed = number  # the set before this block's changes seals it
+            self._follow_change(number, self._claims.get(number, []))
         self._followed = head
+
+    def _claim(self, head: int) -> None:
+        """The node's claimed change events up to `head`, read once."""
+        if head <= self._claimed_to:
+            return
+        for log in self._change_logs(self._claimed_to + 1, head):
+            number = _quantity(log.get("blockNumber"))
+            if not self._claimed_to < number <= head:
+                raise self._fail(f"answered a log query for blocks to {head} with block {number}")
+            self._claims.setdefault(number, []).append(log)
+        self._claimed_to = head
 
     def _change_logs(self, start: int, end: int) -> list[dict[str, Any]]:
         """Consortium's validator-set change events in [start, end], as the node claims them."""
@@ -260,6 +280,7 @@ class LightClient:
             for p in block.logs
             if p.log.address == consortium and p.log.topics and p.log.topics[0] in _CHANGE_TOPICS
         }
+        told = set()
         for log in claimed:
             index = _quantity(log.get("logIndex"))
             match = proven.get(index)
@@ -268,6 +289,16 @@ class LightClient:
                     f"claims a validator-set change event at block {number} log {index} "
                     "that is not in the block's certified receipts"
                 )
+            told.add(index)
+        withheld = sorted(set(proven) - told)
+        if withheld:
+            event = _CHANGE_TOPICS[proven[withheld[0]].log.topics[0]]
+            raise self._fail(
+                f"withheld the validator-set change {event} at block {number} log "
+                f"{withheld[0]}, which the block's certified receipts hold"
+            )
+        if not proven:
+            return  # another node's claim, and nothing changed here
         changes = tuple(
             SetChange(
                 number,
@@ -277,9 +308,7 @@ class LightClient:
             )
             for p in sorted(proven.values(), key=lambda p: p.log_index)
         )
-        validators = read_validators(
-            lambda slots: self._storage(self.trust.consortium, slots, certified)
-        )
+        validators = read_validators(self._consortium_at(certified))
         index = epoch.index + 1
         self._epochs.append(ValidatorEpoch(index, number + 1, validators, number, changes))
         self._checked_through[index] = number
@@ -297,7 +326,7 @@ class LightClient:
         self._check_set_at(as_parent, epoch)
 
     def _check_set_at(self, at: CertifiedHeader, epoch: ValidatorEpoch) -> None:
-        validators = read_validators(lambda slots: self._storage(self.trust.consortium, slots, at))
+        validators = read_validators(self._consortium_at(at))
         if validators != epoch.validators:
             raise self._fail(
                 f"Consortium's proven state at block {at.number} holds validators "
@@ -441,12 +470,18 @@ class LightClient:
         return proven
 
     def prove_storage(
-        self, address: str, slots: Sequence[int], at: CertifiedHeader
+        self, address: str, slots: Sequence[int], at: CertifiedHeader, *, name: str = ""
     ) -> dict[int, int]:
-        """The words at `slots` of the contract at `address` in the state of block `at`."""
-        return self._storage(address, slots, at)
+        """The words at `slots` of the contract at `address` (called `name` in failures) in
+        the state of block `at`."""
+        return self._storage(address, slots, at, name)
 
-    def _storage(self, address: str, slots: Sequence[int], at: CertifiedHeader) -> dict[int, int]:
+    def _consortium_at(self, at: CertifiedHeader) -> Callable[[Sequence[int]], dict[int, int]]:
+        return lambda slots: self._storage(self.trust.consortium, slots, at, "Consortium")
+
+    def _storage(
+        self, address: str, slots: Sequence[int], at: CertifiedHeader, name: str
+    ) -> dict[int, int]:
         wanted = sorted(set(slots))
         chunks = [wanted[i : i + MAX_PROOF_SLOTS] for i in range(0, len(wanted), MAX_PROOF_SLOTS)]
         answers = self.node.batch(
@@ -457,13 +492,14 @@ class LightClient:
         )
         words: dict[int, int] = {}
         for chunk, answer in zip(chunks, answers, strict=True):
-            words.update(self._check_proof(address, chunk, at, answer))
+            words.update(self._check_proof(address, chunk, at, answer, name))
         return words
 
     def _check_proof(
-        self, address: str, slots: Sequence[int], at: CertifiedHeader, answer: object
+        self, address: str, slots: Sequence[int], at: CertifiedHeader, answer: object, name: str
     ) -> dict[int, int]:
-        where = f"{to_checksum_address(address)} at block {at.number}"
+        contract = f"{name} ({to_checksum_address(address)})" if name else address
+        where = f"{contract} at block {at.number}"
         try:
             if not isinstance(answer, dict):
                 raise ValueError("not an object")

@@ -38,6 +38,7 @@ from cityledger.sdk.trust import TrustRoot
 from cityledger.sdk.untrusted_rpc import UntrustedNode
 
 MAX_FACT_SUBJECTS = 10_000
+_SUBJECTS = ("datasetId", "grantId")  # event arguments that name a dataset or a grant
 
 
 def _hex(raw: bytes) -> str:
@@ -106,6 +107,7 @@ class NodeVerdict:
 @dataclass(frozen=True)
 class ProvenTrace:
     trust: TrustRoot
+    first_block: int  # events before it were not read: they are not after the trust root
     head: CertifiedHeader | None  # the block the facts were read at
     epochs: tuple[ValidatorEpoch, ...]
     events: tuple[ProvenEvent, ...]
@@ -120,6 +122,7 @@ class ProvenTrace:
         head = self.head
         return {
             "trustRoot": self.trust.as_json(),
+            "fromBlock": self.first_block,
             "head": None
             if head is None
             else {
@@ -160,6 +163,7 @@ class _NodeProof:
     url: str
     head: CertifiedHeader
     epochs: tuple[ValidatorEpoch, ...]
+    hashes: dict[int, bytes]  # the certified blocks' hashes, by number
     events: dict[tuple[int, int], ProvenEvent] = field(default_factory=dict)
     facts: list[ProvenFact] = field(default_factory=list)
 
@@ -194,6 +198,8 @@ class _TraceProver:
         self.client = LightClient(self.node, trust)
         self.client.open()
         self.addresses = self.client.system_contracts()
+        self.head = int(str(self.node.call("eth_blockNumber", [])), 16)
+        self.claimed_changes = self.client.claimed_changes(self.head)
         # Events are proven only after the trust root's block.
         start = max(first_block, trust.block_number + 1)
         self.history = History(Chain(connect_web3(url), self.addresses, None), start)
@@ -206,26 +212,29 @@ class _TraceProver:
         filters: Sequence[TopicFilter],
         since: datetime | None,
         until: datetime | None,
+        subjects: Sequence[tuple[str, str]],
+        hints: Sequence[int],
     ) -> _NodeProof:
-        head_number = int(str(self.node.call("eth_blockNumber", [])), 16)
-        self.client.follow(head_number)
         start, end = self.history.block_range(since, until)
-        if end > head_number:
-            raise self._fail(f"reports block {end} beyond its head {head_number}")
         try:
             claimed = list(self.history.events(filters, since=since, until=until))
         except (UnknownEvent, ValueError, KeyError, TypeError) as exc:
             raise self._fail(f"serves logs that are not system-contract events: {exc}") from None
         blocks = sorted({e.block_number for e in claimed})
-        if blocks and not start <= blocks[0] <= blocks[-1] <= end:
-            raise self._fail(f"serves events outside blocks {start}..{end} it was asked for")
+        if blocks and blocks[0] < start:
+            raise self._fail(f"serves events before block {start}, where it was asked to start")
+        # Blocks finalized while the trace was read are proven as far as its events reach; a
+        # block that does not exist has no certificate.
+        head_number = max(self.head, end, *blocks)
+        self.client.follow(head_number, hints)
         edges = self._range_edges(start, end, head_number)
         certified = self.client.certify([*blocks, *edges, head_number])
         self._check_range(certified, start, end, since, until)
         head = certified[head_number]
-        proof = _NodeProof(self.url, head, self.client.epochs)
+        hashes = {number: c.header.hash for number, c in certified.items()}
+        proof = _NodeProof(self.url, head, self.client.epochs, hashes)
         proof.events = self._prove_events(filters, claimed, [certified[b] for b in blocks])
-        proof.facts = self._prove_facts(head, proof.events.values())
+        proof.facts = self._prove_facts(head, proof.events.values(), subjects)
         return proof
 
     def _range_edges(self, start: int, end: int, head: int) -> list[int]:
@@ -328,12 +337,19 @@ class _TraceProver:
         return proven
 
     def _prove_facts(
-        self, head: CertifiedHeader, events: Iterable[ProvenEvent]
+        self,
+        head: CertifiedHeader,
+        events: Iterable[ProvenEvent],
+        subjects: Sequence[tuple[str, str]],
     ) -> list[ProvenFact]:
-        datasets = sorted(
-            {str(e.event.args["datasetId"]) for e in events if "datasetId" in e.event.args}
-        )
-        grants = sorted({str(e.event.args["grantId"]) for e in events if "grantId" in e.event.args})
+        """The state of the trace's own subject and of every dataset and grant its events
+        name."""
+        named = [
+            *subjects,
+            *((k, str(e.event.args[k])) for e in events for k in _SUBJECTS if k in e.event.args),
+        ]
+        datasets = sorted({value.lower() for key, value in named if key == "datasetId"})
+        grants = sorted({value.lower() for key, value in named if key == "grantId"})
         if len(datasets) + len(grants) > MAX_FACT_SUBJECTS:
             raise LedgerError(
                 f"the trace names more than {MAX_FACT_SUBJECTS:,} datasets and "
@@ -344,7 +360,9 @@ class _TraceProver:
         slots = sorted({s for q in queries for s in q.slots})
         if not slots:
             return []
-        words = self.client.prove_storage(self.addresses["DataGrants"], slots, head)
+        words = self.client.prove_storage(
+            self.addresses["DataGrants"], slots, head, name="DataGrants"
+        )
         return [
             ProvenFact(fact, head.number, head.header.state_root)
             for query in queries
@@ -360,21 +378,33 @@ def prove_trace(
     first_block: int = 0,
     since: datetime | None = None,
     until: datetime | None = None,
+    subjects: Sequence[tuple[str, str]] = (),
 ) -> ProvenTrace:
     """The trace `filters` select, from `first_block` on, proven through each node in `urls`
     independently; the events and facts of the result are the ones proven, and `nodes` says
     which node contradicted what. The system contracts' addresses are proven too: the trust
-    root names the Consortium, whose state at the root's block names the others."""
+    root names the Consortium, whose state at the root's block names the others. `subjects`
+    (("datasetId" or "grantId", 0x id) pairs) have their state proven even without events."""
     verdicts: dict[str, NodeVerdict] = {}
-    proofs: list[_NodeProof] = []
+    provers: list[_TraceProver] = []
     for url in urls:
         try:
-            proof = _TraceProver(url, trust, first_block).prove(filters, since, until)
+            provers.append(_TraceProver(url, trust, first_block))
         except LedgerError as exc:
             verdicts[url] = NodeVerdict(url, None, str(exc))
-            continue
-        proofs.append(proof)
-        verdicts[url] = NodeVerdict(url, proof.head.number)
+    # A validator-set change any node reports is looked for through every node.
+    hints = sorted({n for prover in provers for n in prover.claimed_changes})
+    proofs: list[_NodeProof] = []
+    for prover in provers:
+        try:
+            proofs.append(prover.prove(filters, since, until, subjects, hints))
+        except LedgerError as exc:
+            verdicts[prover.url] = NodeVerdict(prover.url, None, str(exc))
+    for url, failure in _conflicts(proofs).items():
+        verdicts[url] = NodeVerdict(url, None, failure)
+    proofs = [p for p in proofs if p.url not in verdicts]
+    for proof in proofs:
+        verdicts[proof.url] = NodeVerdict(proof.url, proof.head.number)
     events: dict[tuple[int, int], ProvenEvent] = {}
     for proof in proofs:
         events.update(proof.events)
@@ -393,9 +423,30 @@ def prove_trace(
     newest = max(proofs, key=lambda p: p.head.number, default=None)
     return ProvenTrace(
         trust=trust,
+        first_block=max(first_block, trust.block_number + 1),
         head=None if newest is None else newest.head,
         epochs=() if newest is None else newest.epochs,
         events=tuple(events[k] for k in sorted(events)),
         facts=() if newest is None else tuple(newest.facts),
         nodes=tuple(verdicts[url] for url in urls),
     )
+
+
+def _conflicts(proofs: Sequence[_NodeProof]) -> dict[str, str]:
+    """Nodes that proved different blocks at one height. Both are certified, so more than a
+    third of a validator set sealed two blocks there: no proof can tell which is the chain's,
+    and neither node's answers are used."""
+    seen: dict[int, tuple[str, bytes]] = {}
+    found: dict[str, str] = {}
+    for proof in proofs:
+        for number, block_hash in sorted(proof.hashes.items()):
+            first = seen.setdefault(number, (proof.url, block_hash))
+            if first[1] != block_hash:
+                what = (
+                    f"nodes {first[0]} and {proof.url} serve different blocks {number}, both "
+                    f"certified (0x{first[1].hex()}, 0x{block_hash.hex()}): a quorum of its "
+                    "validator set sealed both; keep both nodes' answers as evidence"
+                )
+                found.setdefault(first[0], what)
+                found.setdefault(proof.url, what)
+    return found
