@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -17,15 +18,29 @@ from rich.console import Console
 from rich.table import Table
 
 from cityledger.cli import parsing
-from cityledger.cli.context import CliError, state
+from cityledger.cli.context import CliError, CliState, state
 from cityledger.cli.output import print_json
+from cityledger.cli.settings import config_path, read_config
 from cityledger.sdk import merkle
-from cityledger.sdk.models import HistoryEvent
+from cityledger.sdk.audit import key_filters
+from cityledger.sdk.grants_client import dataset_id
+from cityledger.sdk.light_client import LightClient
+from cityledger.sdk.models import HistoryEvent, hex32
+from cityledger.sdk.proven_trace import ProvenEvent, ProvenTrace, prove_trace
+from cityledger.sdk.trust import TrustRoot
+from cityledger.sdk.untrusted_rpc import UntrustedNode
 
 app = typer.Typer(
-    help="Audit trails: trace what happened, verify finality and anchored logs.",
+    help="Audit trails: trace what happened, prove it trusting no node, verify anchored logs.",
     no_args_is_help=True,
 )
+
+ENV_TRUST = "CITYLEDGER_TRUST"
+TRUST_HELP = (
+    "Trust root: a genesis or checkpoint file obtained apart from the nodes checked "
+    f"(${ENV_TRUST}, config key trust)."
+)
+RPC_HELP = "A node to check; repeat for several (default: the global --rpc)."
 
 
 class TraceFormat(StrEnum):
@@ -85,6 +100,129 @@ def _summary(event: HistoryEvent) -> str:
     return ", ".join(f"{k}={str(event.args[k])[:18]}" for k in keys if k in event.args)
 
 
+def _trust_root(option: Path | None) -> tuple[TrustRoot, Path]:
+    """The trust root named by --trust, $CITYLEDGER_TRUST or the config file's `trust`."""
+    chosen = option or os.environ.get(ENV_TRUST) or read_config(config_path()).get("trust")
+    if not chosen:
+        raise CliError(
+            "no trust root: give --trust FILE, a genesis or checkpoint obtained apart from the "
+            "nodes checked (`testnet up` writes DIR/trust.json; `audit trust-root` makes one "
+            "from a genesis file)"
+        )
+    path = Path(str(chosen)).expanduser()
+    return TrustRoot.read(path), path
+
+
+def _prove(
+    cli: CliState,
+    trust: Path | None,
+    rpc: list[str],
+    *,
+    dataset: str | None = None,
+    grant: str | None = None,
+    agency: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> tuple[ProvenTrace, Path]:
+    root, path = _trust_root(trust)
+    filters = key_filters(
+        dataset=dataset, grant=grant, agency=cli.address(agency) if agency else None
+    )
+    subjects: list[tuple[str, str]] = [("datasetId", dataset_id(dataset))] if dataset else []
+    subjects += [("grantId", hex32(grant))] if grant else []
+    with _progress(cli.settings.json, "proving from the trust root"):
+        proven = prove_trace(
+            rpc or [cli.settings.rpc],
+            root,
+            filters,
+            since=parsing.moment(since) if since else None,
+            until=parsing.moment(until) if until else None,
+            subjects=subjects,
+        )
+    if not any(node.failure is None for node in proven.nodes):
+        raise CliError("; ".join(str(node.failure) for node in proven.nodes))
+    return proven, path
+
+
+def _short(value: str) -> str:
+    return value[:10] + "…" + value[-4:] if len(value) > 16 else value
+
+
+def _proof_text(proven: ProvenEvent, trace: ProvenTrace) -> str:
+    epoch = trace.epochs[proven.epoch] if proven.epoch < len(trace.epochs) else None
+    size = f" of the {len(epoch.validators)}" if epoch is not None else ""
+    return (
+        f"receipts of block {proven.event.block_number} (root "
+        f"{_short('0x' + proven.receipts_root.hex())}), sealed by {len(proven.signers)}{size} "
+        f"validators of set {proven.epoch}"
+    )
+
+
+def _print_report(trace: ProvenTrace, trust_file: Path, console: Console) -> None:
+    """What proved what: the trust root, the validator sets followed, the state facts, and
+    each node's verdict (the events' table is printed before)."""
+    blocks = len({p.event.block_number for p in trace.events})
+    console.print(
+        f"{len(trace.events)} events in {blocks} blocks from block {trace.first_block} on, each "
+        "found in its block's receipts, rebuilt to the receiptsRoot of a header sealed by a "
+        "quorum of the validator set in force (checked locally, no node trusted)"
+    )
+    root = trace.trust
+    console.print(
+        f"trust root {trust_file}: block {root.block_number} "
+        f"({_short('0x' + root.block_hash.hex())}) of chain {root.chain_id}, "
+        f"{len(root.validators)} validators"
+    )
+    console.print(
+        "validator sets followed from it, each change block sealed by the set before it and "
+        "the new set read from Consortium storage proven in that block's state:"
+    )
+    for epoch in trace.epochs:
+        how = (
+            "the trust root's"
+            if not epoch.changes
+            else ", ".join(f"{c.event} in block {c.block_number}" for c in epoch.changes)
+        )
+        console.print(
+            f"  set {epoch.index}: {len(epoch.validators)} validators from block "
+            f"{epoch.first_block} ({how})"
+        )
+    head = trace.head
+    if head is not None and trace.facts:
+        sealed = (
+            f"sealed by {len(head.signers)} of validator set {head.epoch}"
+            if head.signers
+            else "the trust root's block"
+        )
+        table = Table(
+            title=f"state at block {head.number} ({sealed}): each fact a storage proof against "
+            f"its stateRoot {_short('0x' + head.header.state_root.hex())}"
+        )
+        for column in ("subject", "fact", "value", "proven by"):
+            table.add_column(column, overflow="fold")
+        for proven in trace.facts:
+            fact = proven.fact
+            kind, subject = fact.subject.split(" ", 1)
+            slots = ", ".join(_short(hex(slot)) for slot in fact.slots)
+            table.add_row(
+                f"{kind} {_short(subject)}", fact.name, fact.value, f"{fact.contract} {slots}"
+            )
+        console.print(table)
+    for node in trace.nodes:
+        verdict = (
+            f"every answer held its proof (head {node.head})"
+            if node.failure is None
+            else f"CONTRADICTED A PROOF: {node.failure}"
+        )
+        console.print(f"node {node.url}: {verdict}")
+
+
+def _fail_on_liars(trace: ProvenTrace) -> None:
+    """Exit 1 naming every node that contradicted a proof, after the report was printed."""
+    if trace.failures:
+        raise CliError("; ".join(str(node.failure) for node in trace.failures))
+
+
 @app.command("trace")
 def trace(
     ctx: typer.Context,
@@ -101,11 +239,35 @@ def trace(
             help="table, json, jsonl or csv; jsonl and csv stream any number of events.",
         ),
     ] = TraceFormat.table,
+    prove: bool = typer.Option(
+        False, "--verify", help="Prove every event from the trust root, trusting no node."
+    ),
+    trust: Annotated[Path | None, typer.Option("--trust", help=TRUST_HELP)] = None,
+    rpc: Annotated[list[str] | None, typer.Option("--rpc", help=RPC_HELP)] = None,
 ) -> None:
     """Every event about one dataset, grant, agency or city, in chain order, across contracts."""
     cli = state(ctx)
     if sum(x is not None for x in (dataset, grant, agency, city)) != 1:
         raise CliError("trace exactly one of --dataset, --grant, --agency, --city")
+    if prove:
+        if city is not None:
+            raise CliError(
+                "--verify traces a dataset, grant or agency: a city's agencies would be "
+                "read unproven"
+            )
+        proven, path = _prove(
+            cli,
+            trust,
+            rpc or [],
+            dataset=dataset,
+            grant=grant,
+            agency=agency,
+            since=since,
+            until=until,
+        )
+        _print_proven_trace(proven, path, cli.settings.json, output_format)
+        _fail_on_liars(proven)
+        return
     ledger = cli.ledger(signed=False)
     events = ledger.audit.trace(
         dataset=dataset,
@@ -157,42 +319,161 @@ def trace(
     Console().print(table)
 
 
+def _print_proven_trace(
+    proven: ProvenTrace, trust_file: Path, as_json: bool, output_format: TraceFormat
+) -> None:
+    if as_json or output_format is TraceFormat.json:
+        print_json({**proven.as_json(), "trustFile": str(trust_file)})
+        return
+    if output_format is TraceFormat.jsonl:
+        for p in proven.events:
+            sys.stdout.write(json.dumps(p.as_json(), separators=(",", ":")) + "\n")
+        return
+    if output_format is TraceFormat.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(
+            [
+                "blockNumber",
+                "timestamp",
+                "contract",
+                "event",
+                "txHash",
+                "args",
+                "blockHash",
+                "receiptsRoot",
+                "sealedBy",
+                "validatorSet",
+            ]
+        )
+        for p in proven.events:
+            e = p.event
+            writer.writerow(
+                [
+                    e.block_number,
+                    e.timestamp.isoformat(),
+                    e.contract,
+                    e.event,
+                    e.tx_hash,
+                    json.dumps(e.args, separators=(",", ":")),
+                    "0x" + p.block_hash.hex(),
+                    "0x" + p.receipts_root.hex(),
+                    " ".join(p.signers),
+                    p.epoch,
+                ]
+            )
+        return
+    console = Console()
+    if not proven.events:
+        _print_report(proven, trust_file, console)
+        return
+    table = Table(title=f"proven trace ({len(proven.events)} events)")
+    for column in ("block", "time (UTC)", "contract", "event", "details", "proven by"):
+        table.add_column(column, overflow="fold")
+    for p in proven.events:
+        e = p.event
+        table.add_row(
+            str(e.block_number),
+            e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+            e.contract,
+            e.event,
+            _summary(e),
+            _proof_text(p, proven),
+        )
+    console.print(table)
+    _print_report(proven, trust_file, console)
+
+
 @app.command("verify")
 def verify(
     ctx: typer.Context,
     grant: str | None = typer.Option(None, "--grant", help="Grant id."),
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset name or 0x id."),
+    trust: Annotated[Path | None, typer.Option("--trust", help=TRUST_HELP)] = None,
+    rpc: Annotated[list[str] | None, typer.Option("--rpc", help=RPC_HELP)] = None,
 ) -> None:
-    """Check the finality certificate of every block a trace touches (needs a cityledger node:
-    cityledger_getFinalityCertificate), against Consortium.getValidators() at the parent block."""
+    """Prove a grant's or dataset's trail trusting no node: from the trust root, each block it
+    touches is certified by the validator set in force (validator-set changes followed through
+    Consortium's proven state), each event is proven in its block's receipts, and grants' and
+    datasets' state by storage proofs. Each --rpc node is checked on its own; one that
+    contradicts a proof is named, and the exit status is 1."""
     cli = state(ctx)
     if (grant is None) == (dataset is None):
         raise CliError("verify exactly one of --grant, --dataset")
-    ledger = cli.ledger(signed=False)
-    with _progress(cli.settings.json, "checking finality certificates"):
-        events = list(ledger.audit.trace(grant=grant, dataset=dataset))
-        blocks = sorted({e.block_number for e in events})
-        proofs = [ledger.verify_finality(b) for b in blocks]
+    proven, path = _prove(cli, trust, rpc or [], dataset=dataset, grant=grant)
+    _print_proven_trace(proven, path, cli.settings.json, TraceFormat.table)
+    _fail_on_liars(proven)
+
+
+@app.command("checkpoint")
+def checkpoint(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the new trust root.")],
+    trust: Annotated[Path | None, typer.Option("--trust", help=TRUST_HELP)] = None,
+) -> None:
+    """Prove the head of the chain from the trust root and write it as a later trust root (its
+    hash and the validator set in its state): verifications from it start there."""
+    cli = state(ctx)
+    root, _ = _trust_root(trust)
+    node = UntrustedNode(cli.settings.rpc)
+    client = LightClient(node, root)
+    with _progress(cli.settings.json, "proving the head from the trust root"):
+        client.open()
+        head = int(str(node.call("eth_blockNumber", [])), 16)
+        client.follow(head)
+        checkpoint = client.checkpoint(client.certify([head])[head])
+    checkpoint.write(out)
     result = {
-        "events": len(events),
-        "blocks": [
-            {
-                "blockNumber": p.block_number,
-                "blockHash": p.block_hash,
-                "signers": list(p.signers),
-                "validators": p.validator_count,
-                "quorum": p.quorum,
-            }
-            for p in proofs
-        ],
+        **checkpoint.as_json(),
+        "file": str(out),
+        "validatorSetChanges": len(client.epochs) - 1,
     }
     if cli.settings.json:
         print_json(result)
-    else:
-        Console().print(
-            f"{len(events)} events in {len(blocks)} blocks: every block carries seals of a "
-            "quorum of its validator set (checked locally, no node trusted)"
-        )
+        return
+    Console().print(
+        f"wrote {out}: block {checkpoint.block_number} "
+        f"({_short('0x' + checkpoint.block_hash.hex())}), {len(checkpoint.validators)} "
+        f"validators, proven from block {root.block_number} across "
+        f"{len(client.epochs) - 1} validator-set changes"
+    )
+
+
+@app.command("trust-root")
+def trust_root(
+    ctx: typer.Context,
+    genesis: Annotated[Path, typer.Option("--genesis", help="The network's genesis file.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the trust root.")],
+) -> None:
+    """Compute the genesis block from the network's genesis file, here, and write it as a trust
+    root: the file every member city holds, not a node's word (needs cityledger[node])."""
+    cli = state(ctx)
+    try:
+        from cityledger.node.genesis import Genesis, GenesisError
+        from cityledger.node.initialize import genesis_header
+    except ModuleNotFoundError as exc:
+        raise CliError(
+            f"building the genesis block needs the node's dependencies ({exc.name} is "
+            "missing): pip install 'cityledger[node]'"
+        ) from None
+    try:
+        spec = Genesis.read(genesis)
+    except GenesisError as exc:
+        raise CliError(str(exc)) from None
+    root = TrustRoot(
+        spec.chain_id,
+        0,
+        genesis_header(spec).hash,
+        tuple(spec.validators),
+        spec.system_contracts["Consortium"],
+    )
+    root.write(out)
+    if cli.settings.json:
+        print_json({**root.as_json(), "file": str(out)})
+        return
+    Console().print(
+        f"wrote {out}: genesis {_short('0x' + root.block_hash.hex())} of chain "
+        f"{root.chain_id}, {len(root.validators)} founding validators"
+    )
 
 
 @app.command("verify-log")

@@ -233,7 +233,7 @@ def test_refusals_are_one_line(
         key="harbin.health",
     )
     assert "exactly one" in cli.refused("audit", "trace", "--grant", grant, "--dataset", DATASET)
-    assert "cityledger_getFinalityCertificate" in cli.refused("audit", "verify", "--grant", grant)
+    assert "no trust root" in cli.refused("audit", "verify", "--grant", grant)
 
     altered = json.loads(Path(offered_and_revoked["offer"]).read_text())
     altered["offer"]["access_quota"] = 100_000
