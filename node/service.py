@@ -34,6 +34,7 @@ from cityledger.node.p2p.transport import (
 from cityledger.node.production.budget import BlockBudget
 from cityledger.node.production.preview import BlockPreview
 from cityledger.node.production.producer import BlockProducer
+from cityledger.node.production.validator_set import ValidatorSetUnavailable, validators_at
 from cityledger.node.rpc.cityledger_methods import CityledgerMethods, ConsensusStatus
 from cityledger.node.rpc.eth_methods import EthMethods
 from cityledger.node.rpc.methods import method_table
@@ -155,7 +156,21 @@ class Node:
             self._loop.call_soon_threadsafe(self.subscriptions.block_final, block, receipts)
 
     def _consensus_status(self) -> ConsensusStatus:
-        return ConsensusStatus(self.signer.address, self.engine.height, self.engine.round)
+        try:
+            validators = validators_at(self.reader, int(self.reader.head().block_number) + 1)
+        except ValidatorSetUnavailable:
+            validators = ()
+        # A validator votes every round it is in: silence for a few capped round timeouts
+        # means it is down or cut off.
+        window = 3 * self.config.consensus.timeouts.cap
+        heard = {self.signer.address, *self.peer_handlers.heard_from(window)}
+        return ConsensusStatus(
+            self.signer.address,
+            self.engine.height,
+            self.engine.round,
+            validators,
+            tuple(v for v in validators if v in heard),
+        )
 
     def _announce(self, preview: BlockPreview) -> None:
         """Called by the block producer in a worker thread, just before it executes a block it

@@ -19,6 +19,7 @@ from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
     TimeExhausted,
+    TransactionNotFound,
     Web3Exception,
 )
 from web3.types import BlockIdentifier, TxParams, TxReceipt
@@ -31,6 +32,7 @@ from cityledger.sdk.errors import (
     UnknownRevert,
     decode_revert,
 )
+from cityledger.sdk.pending import PendingTransactions
 from cityledger.sdk.signers import Signer
 
 T = TypeVar("T")
@@ -90,8 +92,10 @@ class Chain:
         signer: Signer | None,
         *,
         receipt_timeout: float = DEFAULT_RECEIPT_TIMEOUT,
+        pending: PendingTransactions | None = None,
     ) -> None:
         self.w3 = w3
+        self.pending = pending
         self.signer = signer
         self.addresses = addresses
         self.receipt_timeout = receipt_timeout
@@ -155,9 +159,26 @@ class Chain:
 
     def transact(self, fn: ContractFunction) -> TxReceipt:
         """Estimates, signs, sends and waits for a call; a refusal raises the contract's typed
-        error before anything is sent (the estimate runs the same code)."""
+        error before anything is sent (the estimate runs the same code). With a registry of
+        pending transactions, the same call sent again while the first still waits is
+        recognised: its receipt is returned once final, and it is never sent twice."""
         signer = self.require_signer()
         name = fn.fn_name
+        key = None
+        if self.pending is not None:
+            key = PendingTransactions.key(
+                self.chain_id,
+                signer.address,
+                fn.address,
+                bytes.fromhex(fn._encode_transaction_data()[2:]),
+            )
+            earlier = self.pending.get(key)
+            if earlier is not None:
+                receipt = self._earlier(earlier, key, name)
+                if receipt is not None:
+                    if receipt["status"] != 1:
+                        self._raise_mined_revert(fn, signer, receipt)
+                    return receipt
         with translated_errors(f"send {name}", self._name_of(fn)):
             base: TxParams = {"from": signer.address}
             gas = fn.estimate_gas(base)
@@ -175,12 +196,66 @@ class Chain:
                     }
                 )
                 tx_hash = self.w3.eth.send_raw_transaction(signer.sign_transaction(dict(tx)))
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=self.receipt_timeout, poll_latency=0.05
-            )
+        try:
+            with translated_errors(f"send {name}", self._name_of(fn)):
+                receipt = self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=self.receipt_timeout, poll_latency=0.05
+                )
+        except LedgerTimeout:
+            if key is not None and self.pending is not None:
+                self.pending.remember(key, "0x" + bytes(tx_hash).hex())
+            raise self.not_final(name, "0x" + bytes(tx_hash).hex()) from None
         if receipt["status"] != 1:
             self._raise_mined_revert(fn, signer, receipt)
         return receipt
+
+    def _earlier(self, tx_hash: str, key: str, name: str) -> TxReceipt | None:
+        """The receipt of the same call sent before, if final; raises while it still waits;
+        None (and forgotten) if the node no longer knows it."""
+        assert self.pending is not None
+        with translated_errors(f"send {name}"):
+            try:
+                receipt: TxReceipt | None = self.w3.eth.get_transaction_receipt(cast(Any, tx_hash))
+            except TransactionNotFound:
+                receipt = None
+            if receipt is not None:
+                self.pending.forget(key)
+                return receipt
+            try:
+                self.w3.eth.get_transaction(cast(Any, tx_hash))
+            except TransactionNotFound:
+                self.pending.forget(key)
+                return None
+        raise LedgerTimeout(
+            f"{name}: the same transaction, sent before as {tx_hash}, still waits to be final "
+            "and is not sent twice; it is included once the network finalizes blocks again"
+        )
+
+    def not_final(self, name: str, tx_hash: str) -> LedgerTimeout:
+        """Why a sent transaction is not final yet, in the terms the node can tell."""
+        waited = f"{self.receipt_timeout:g} s"
+        cause = "the network did not finalize it in time"
+        try:
+            status = self.raw_request("cityledger_consensusStatus", [])
+            validators, heard = status["validators"], status["validatorsHeard"]
+            quorum = int(status["quorum"], 16)
+            if len(heard) < quorum:
+                cause = (
+                    f"only {len(heard)} of {len(validators)} validators answer this node and "
+                    f"{quorum} are needed for a block to be final: quorum is lost until "
+                    f"{quorum - len(heard)} more return"
+                )
+            else:
+                cause = (
+                    f"all needed validators answer ({len(heard)} of {len(validators)}), but slowly"
+                )
+        except (LedgerTransportError, KeyError, TypeError, ValueError):
+            pass  # a node without cityledger's consensus status (anvil, geth, Besu)
+        return LedgerTimeout(
+            f"{name}: transaction {tx_hash} is not final after {waited}: {cause}; it stays "
+            "queued and may still be included, so look up its receipt before sending it again",
+            tx_hash=tx_hash,
+        )
 
     def _raise_mined_revert(self, fn: ContractFunction, signer: Signer, receipt: TxReceipt) -> None:
         """A transaction that passed its estimate but reverted when mined: replay it as a call

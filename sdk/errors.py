@@ -41,7 +41,12 @@ class LedgerTransportError(LedgerError):
 
 
 class LedgerTimeout(LedgerError):
-    """A transaction was sent but no receipt arrived in time; it may still be mined later."""
+    """A transaction was sent but is not final in time; it may still be included later.
+    `tx_hash` names it, when one was sent."""
+
+    def __init__(self, message: str, tx_hash: str | None = None) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
 
 
 class LedgerInputError(LedgerError, ValueError):

@@ -27,6 +27,7 @@ from cityledger.sdk.grants_client import DatasetsClient, GrantsClient
 from cityledger.sdk.history import History
 from cityledger.sdk.leaks_client import LeaksClient
 from cityledger.sdk.manifest import Manifest
+from cityledger.sdk.pending import PendingTransactions
 from cityledger.sdk.signers import Signer
 
 
@@ -75,11 +76,14 @@ class Ledger:
         consortium: str | None = None,
         receipt_timeout: float = DEFAULT_RECEIPT_TIMEOUT,
         tls_ca: Path | None = None,
+        pending_file: Path | None = None,
     ) -> Ledger:
         """Connects to the node at `rpc_url`. Contract addresses come from `manifest` (a Manifest
-        or its JSON file), or from the chain: the Consortium at `consortium` names the others.
-        `tls_ca` is the CA file that data gateways' certificates are checked against (the
-        system's trusted CAs when None)."""
+        or its JSON file, a deployment's or a local network's `testnet.json`), or from the
+        chain: the Consortium at `consortium` names the others. `tls_ca` is the CA file that
+        data gateways' certificates are checked against (the system's trusted CAs when None).
+        `pending_file` keeps transactions that were not final in time, so that sending the same
+        one again is recognised (`cityledger.sdk.pending`)."""
         w3 = connect_web3(rpc_url)
         loaded = Manifest.read(manifest) if isinstance(manifest, Path) else manifest
         if loaded is not None:
@@ -89,7 +93,8 @@ class Ledger:
             first_block = 0
         else:
             raise ContractsNotFound("give a deployment manifest or the Consortium address")
-        chain = Chain(w3, addresses, signer, receipt_timeout=receipt_timeout)
+        pending = PendingTransactions(pending_file) if pending_file is not None else None
+        chain = Chain(w3, addresses, signer, receipt_timeout=receipt_timeout, pending=pending)
         return cls(chain, first_block, tls_ca)
 
     @property

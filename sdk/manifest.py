@@ -1,5 +1,6 @@
 """The deployment manifest: where the system contracts of one chain live, written by `deploy`
-and read by `Ledger.connect`."""
+and read by `Ledger.connect`. A local network's `testnet.json` (written by `cityledger testnet
+up`) is read as one too: it names the same contracts, deployed in its genesis."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS
+from cityledger.contracts.deployment import GENESIS_DEPLOYER
+from cityledger.sdk.errors import LedgerInputError
 from cityledger.sdk.json_files import read_json_object
 
 MANIFEST_KIND = "cityledger.deployment"
 
 
-class ManifestError(ValueError):
+class ManifestError(LedgerInputError):
     """A manifest that cannot be read or does not name every system contract."""
 
 
@@ -48,8 +51,16 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
+        if "system_contracts" in data and "chain_id" in data and "kind" not in data:
+            data = {  # a local network's testnet.json: contracts deployed in its genesis
+                "kind": MANIFEST_KIND,
+                "chainId": data["chain_id"],
+                "deployer": GENESIS_DEPLOYER,
+                "firstBlock": 0,
+                "contracts": data["system_contracts"],
+            }
         if data.get("kind") != MANIFEST_KIND:
-            raise ManifestError("not a cityledger deployment manifest")
+            raise ManifestError("not a cityledger deployment manifest nor a network's testnet.json")
         try:
             contracts = {
                 name: to_checksum_address(data["contracts"][name]) for name in SYSTEM_CONTRACTS

@@ -43,7 +43,18 @@ def label(raw: bytes) -> str:
     return raw.rstrip(b"\0").decode("ascii", errors="replace")
 
 
-class Role(IntEnum):
+class NamedIntEnum(IntEnum):
+    """An on-chain enum that prints as its name ("active"), not as its number: IntEnum's str()
+    gives the number since Python 3.11. Compares and serialises to contracts as the int."""
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+class Role(NamedIntEnum):
     GRANTOR = 1
     GRANTEE = 2
     AUDITOR = 4
@@ -55,14 +66,14 @@ def role_names(mask: int) -> tuple[str, ...]:
     return tuple(r.name for r in Role if mask & r.value)
 
 
-class Sensitivity(IntEnum):
+class Sensitivity(NamedIntEnum):
     PUBLIC = 0
     INTERNAL = 1
     CONFIDENTIAL = 2
     RESTRICTED = 3
 
 
-class GrantStatus(IntEnum):
+class GrantStatus(NamedIntEnum):
     NONE = 0
     OFFERED = 1
     ACCEPTED = 2
@@ -73,7 +84,7 @@ class GrantStatus(IntEnum):
     WITHDRAWN = 7
 
 
-class IncidentStatus(IntEnum):
+class IncidentStatus(NamedIntEnum):
     NONE = 0
     OPEN = 1
     INVESTIGATING = 2
@@ -82,7 +93,7 @@ class IncidentStatus(IntEnum):
     DISMISSED = 5
 
 
-class RoundStatus(IntEnum):
+class RoundStatus(NamedIntEnum):
     NONE = 0
     OPEN = 1
     VOTING = 2
@@ -91,7 +102,7 @@ class RoundStatus(IntEnum):
     CANCELLED = 5
 
 
-class CityStatus(IntEnum):
+class CityStatus(NamedIntEnum):
     NONE = 0
     ACTIVE = 1
     REMOVED = 2

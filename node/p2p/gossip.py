@@ -4,6 +4,7 @@ block previews, and the head and final blocks that sync asks for."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import rlp
 
@@ -95,6 +96,7 @@ class PeerHandlers:
         self._engine = engine
         self._producer = producer
         self._known_validators: tuple[int, tuple[Address, ...]] = (-1, ())
+        self._heard: dict[Address, float] = {}  # envelope signer -> when it last sent a vote
         self._speculations: set[asyncio.Future[bool]] = set()
 
     def endpoint(self, chain_id: int) -> PostEndpoint:
@@ -129,7 +131,13 @@ class PeerHandlers:
                 return ()
         return self._known_validators[1]
 
+    def heard_from(self, within_seconds: float) -> tuple[Address, ...]:
+        """Nodes that sent this one consensus messages within the last `within_seconds`."""
+        since = time.monotonic() - within_seconds
+        return tuple(a for a, at in self._heard.items() if at >= since)
+
     async def _receive_consensus(self, envelope: Envelope) -> bytes:
+        self._heard[envelope.sender] = time.monotonic()
         try:
             message = SignedMessage.decode(envelope.payload)
         except MalformedMessage as exc:

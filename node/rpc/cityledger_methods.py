@@ -10,7 +10,11 @@ from typing import Any
 
 from cityledger.node.config import Peer
 from cityledger.node.consensus.core import Equivocation
-from cityledger.node.consensus.finality_certificate import FinalityCertificate, InvalidCertificate
+from cityledger.node.consensus.finality_certificate import (
+    FinalityCertificate,
+    InvalidCertificate,
+    quorum_size,
+)
 from cityledger.node.consensus.journal import ConsensusJournal
 from cityledger.node.consensus.messages import SignedMessage
 from cityledger.node.production.validator_set import ValidatorSetUnavailable, validators_at
@@ -27,6 +31,8 @@ class ConsensusStatus:
     validator: bytes
     height: int | None
     round: int | None
+    validators: tuple[bytes, ...]  # the set validating the next block
+    heard: tuple[bytes, ...]  # those of them this node has heard from lately (itself included)
 
 
 class CityledgerMethods:
@@ -89,6 +95,9 @@ class CityledgerMethods:
             "head": quantity(int(self._reader.head().block_number)),
             "height": None if status.height is None else quantity(status.height),
             "round": None if status.round is None else quantity(status.round),
+            "validators": ["0x" + v.hex() for v in status.validators],
+            "validatorsHeard": ["0x" + v.hex() for v in status.heard],
+            "quorum": quantity(quorum_size(len(status.validators))) if status.validators else None,
         }
 
     def evidence(self, _: list[Any]) -> list[dict[str, Any]]:

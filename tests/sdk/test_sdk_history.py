@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +16,19 @@ import requests
 from anvil_helpers import CITIES, Deployed, role_key
 from eth_keys import keys
 from eth_typing import HexStr
+from eth_utils import to_checksum_address
 
+from cityledger.contracts.artifacts import SYSTEM_CONTRACTS
 from cityledger.sdk import Ledger, Signer
 from cityledger.sdk.audit import AuditClient
-from cityledger.sdk.errors import LedgerTransportError
+from cityledger.sdk.consortium_client import city_id
+from cityledger.sdk.directory import Directory, UnknownName
+from cityledger.sdk.errors import LedgerError, LedgerTransportError
 from cityledger.sdk.finality import FinalityError
+from cityledger.sdk.grants_client import dataset_id
 from cityledger.sdk.history import History, TopicFilter, topic_for
-from cityledger.sdk.models import HistoryEvent, utc
+from cityledger.sdk.manifest import Manifest
+from cityledger.sdk.models import GrantStatus, HistoryEvent, IncidentStatus, RoundStatus, utc
 from cityledger.sdk.offers import GrantOffer
 
 DATASET = "jiamusi/hospital-capacity"
@@ -220,3 +227,55 @@ def test_events_decode_as_web3_decodes_them(deployed: Deployed, activity: str) -
         (log,) = [r for r in receipt["logs"] if int(r["logIndex"]) == event.log_index]
         expected = contract.events[event.event]().process_log(log)
         assert event.args == plain(dict(expected["args"])), event.event
+
+
+def test_the_directory_names_ids_and_refuses_unknown_names(
+    deployed: Deployed, activity: str
+) -> None:
+    reader = ledger(deployed)
+    directory = Directory(reader.consortium, reader.history)
+    jiamusi_bdc = role_key("jiamusi.bdc").address
+    assert directory.dataset(DATASET) == dataset_id(DATASET)
+    assert directory.dataset_name(dataset_id(DATASET)) == DATASET
+    assert str(directory.agency_name(jiamusi_bdc)) == "Jiamusi Big Data Center"
+    assert str(directory.agency_name(role_key("harbin.health").address)) == (
+        "Harbin Health Commission"
+    )
+    assert directory.agency("harbin health commission") == role_key("harbin.health").address
+    assert directory.agency("Harbin admin") == role_key("harbin.admin").address
+    assert directory.city("harbin") == directory.city(str(city_id("Harbin")))
+    with pytest.raises(UnknownName, match="did you mean 'jiamusi/hospital-capacity'"):
+        directory.dataset("jiamusi/hospital-capacty")
+    with pytest.raises(UnknownName, match="did you mean 'Harbin'"):
+        directory.city("Harbn")
+    with pytest.raises(UnknownName, match="did you mean 'Harbin Health Commission'"):
+        directory.agency("Harbin Health Comission")
+    with pytest.raises(UnknownName, match="agency or city admin"):
+        directory.agency(Signer.generate().address)
+
+
+def test_a_networks_testnet_json_reads_as_a_manifest_and_manifest_errors_are_ledger_errors(
+    tmp_path: Path,
+) -> None:
+    network = {
+        "chain_id": 4242,
+        "directory": str(tmp_path),
+        "nodes": [],
+        "system_contracts": {
+            name: "0x" + f"{i + 1:040x}" for i, name in enumerate(SYSTEM_CONTRACTS)
+        },
+        "admins": [],
+        "agencies": [],
+    }
+    (tmp_path / "testnet.json").write_text(json.dumps(network))
+    manifest = Manifest.read(tmp_path / "testnet.json")
+    assert manifest.chain_id == 4242 and manifest.first_block == 0
+    assert manifest.consortium == to_checksum_address("0x" + "1".rjust(40, "0"))
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(LedgerError, match=r"nor a network's testnet\.json"):
+        Manifest.read(tmp_path / "other.json")
+
+
+def test_statuses_print_as_names_and_compare_as_numbers() -> None:
+    assert str(GrantStatus.ACTIVE) == "active" and f"{IncidentStatus.OPEN:>6}" == "  open"
+    assert int(GrantStatus.ACTIVE) == 3 and RoundStatus(3) is RoundStatus.APPROVED

@@ -36,6 +36,8 @@ from cityledger.node.consensus.messages import (
 from cityledger.node.consensus.signing import KeySigner, recover_signer
 from cityledger.node.p2p.transport import TOPIC_CONSENSUS, TOPIC_PREVIEW, Envelope
 from cityledger.node.production.preview import BlockPreview
+from cityledger.sdk import Ledger, Signer
+from cityledger.sdk.errors import LedgerTimeout
 from cityledger.testnet.network import (
     DEFAULT_PASSPHRASE,
     NodeInfo,
@@ -172,18 +174,38 @@ def test_a_killed_validator_is_not_missed_and_catches_up(network: Network) -> No
     wait_for_block(network.info, number)
 
 
-def test_two_of_four_down_stops_finality_until_one_returns(network: Network) -> None:
+def test_two_of_four_down_stops_finality_until_one_returns(
+    network: Network, tmp_path: Path
+) -> None:
     down = [network.node("Mudanjiang"), network.node("Jiamusi")]
     for node in down:
         stop_node(network.info, node)
     time.sleep(2)  # a heartbeat block may have been deciding as they stopped
     before = block_number(network.node("Harbin"))
     assert before is not None
+    # An integrator's write meanwhile: the SDK says why it is not final and that it may still be
+    # included, and the same call sent again is recognised rather than doubled.
+    ledger = Ledger.connect(
+        network.node("Harbin").rpc_url,
+        Signer.from_key(network.admin("Harbin").key),
+        manifest=network.info.manifest,
+        receipt_timeout=2,
+        pending_file=tmp_path / "pending.json",
+    )
+    agency = Account.create().address
     try:
         tx = network.register_agency("Harbin", "Harbin")
         time.sleep(3 * MAX_ROUND_TIMEOUT)
         assert block_number(network.node("Harbin")) == before, "2 of 4 validators finalized a block"
         assert block_number(network.node("Qiqihar")) == before
+        with pytest.raises(LedgerTimeout) as waiting:
+            ledger.consortium.register_agency(agency, "Bureau", GRANTEE)
+        assert "only 2 of 4 validators answer" in str(waiting.value)
+        assert "3 are needed" in str(waiting.value) and "may still be included" in str(
+            waiting.value
+        )
+        with pytest.raises(LedgerTimeout, match="not sent twice"):
+            ledger.consortium.register_agency(agency, "Bureau", GRANTEE)
         start_node(network.info, down[0])
         returned = time.monotonic()
         number = network.receipt("Harbin", tx, timeout=60)
@@ -195,6 +217,9 @@ def test_two_of_four_down_stops_finality_until_one_returns(network: Network) -> 
     # Node start-up (a few seconds) plus at most a few capped round timeouts.
     assert resumed_after < 30 + 3 * MAX_ROUND_TIMEOUT
     wait_for_block(network.info, number)
+    # Once final, sending the same call again returns what the first one did.
+    registered = ledger.consortium.register_agency(agency, "Bureau", GRANTEE)
+    assert registered.address == agency and registered.name == "Bureau"
 
 
 def start_byzantine(info: TestnetInfo, node: NodeInfo) -> None:
