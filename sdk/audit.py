@@ -94,7 +94,19 @@ class AuditClient:
         agency: str | None = None,
         city: str | None = None,
     ) -> list[TopicFilter]:
-        """The event filters of `trace` for the one key given."""
+        """The event filters of `trace` for the one key given. A dataset's include the findings
+        on its incidents: a finding names its incident and grant, not the dataset."""
+        if dataset is not None and city is None:
+            reported = TopicFilter(
+                "LeakRegistry", ("IncidentReported",), 2, topic_for(dataset_id(dataset))
+            )
+            findings = [
+                TopicFilter(
+                    "LeakRegistry", ("FindingRecorded",), 1, topic_for(int(e.args["incidentId"]))
+                )
+                for e in self.history.events([reported])
+            ]
+            return key_filters(dataset=dataset, grant=grant, agency=agency) + findings
         if city is None:
             return key_filters(dataset=dataset, grant=grant, agency=agency)
         if any(k is not None for k in (dataset, grant, agency)):

@@ -279,3 +279,13 @@ def test_a_networks_testnet_json_reads_as_a_manifest_and_manifest_errors_are_led
 def test_statuses_print_as_names_and_compare_as_numbers() -> None:
     assert str(GrantStatus.ACTIVE) == "active" and f"{IncidentStatus.OPEN:>6}" == "  open"
     assert int(GrantStatus.ACTIVE) == 3 and RoundStatus(3) is RoundStatus.APPROVED
+
+
+def test_a_datasets_trace_holds_the_findings_on_its_incidents(
+    deployed: Deployed, activity: str
+) -> None:
+    auditor = ledger(deployed, "harbin.audit")
+    incident = auditor.leaks.report(DATASET, evidence=b"rows seen in a chat group")
+    auditor.leaks.attribute(incident.id, activity, score=40, method="cityledger-fp/1")
+    events = [e.event for e in ledger(deployed).audit.trace(dataset=DATASET)]
+    assert events[-2:] == ["IncidentReported", "FindingRecorded"]
