@@ -22,7 +22,7 @@ from cityledger.cli.context import CliError, CliState, state
 from cityledger.cli.output import print_json
 from cityledger.cli.settings import config_path, read_config
 from cityledger.sdk import merkle
-from cityledger.sdk.audit import key_filters
+from cityledger.sdk.audit import incident_findings, key_filters
 from cityledger.sdk.grants_client import dataset_id
 from cityledger.sdk.light_client import LightClient
 from cityledger.sdk.models import HistoryEvent, hex32
@@ -138,6 +138,7 @@ def _prove(
             since=parsing.moment(since) if since else None,
             until=parsing.moment(until) if until else None,
             subjects=subjects,
+            then=incident_findings if dataset else None,
         )
     if not any(node.failure is None for node in proven.nodes):
         raise CliError("; ".join(str(node.failure) for node in proven.nodes))

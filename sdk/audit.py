@@ -3,7 +3,7 @@ system contracts, read with indexed topics (which events carry which id, at whic
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from cityledger.sdk.consortium_client import ConsortiumClient, city_id
@@ -100,12 +100,7 @@ class AuditClient:
             reported = TopicFilter(
                 "LeakRegistry", ("IncidentReported",), 2, topic_for(dataset_id(dataset))
             )
-            findings = [
-                TopicFilter(
-                    "LeakRegistry", ("FindingRecorded",), 1, topic_for(int(e.args["incidentId"]))
-                )
-                for e in self.history.events([reported])
-            ]
+            findings = incident_findings(self.history.events([reported]))
             return key_filters(dataset=dataset, grant=grant, agency=agency) + findings
         if city is None:
             return key_filters(dataset=dataset, grant=grant, agency=agency)
@@ -115,6 +110,16 @@ class AuditClient:
         for member in self.consortium.agencies(city):
             filters += _filters(_BY_AGENCY, member.address)
         return filters
+
+
+def incident_findings(events: Iterable[HistoryEvent]) -> list[TopicFilter]:
+    """The filters of the findings on the incidents that these events report (a dataset's
+    trace includes them: a finding names its incident and grant, not the dataset)."""
+    return [
+        TopicFilter("LeakRegistry", ("FindingRecorded",), 1, topic_for(int(e.args["incidentId"])))
+        for e in events
+        if e.event == "IncidentReported"
+    ]
 
 
 def key_filters(

@@ -12,7 +12,7 @@ whose answers contradict a proof, or that left out an event another node proved,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,6 +38,8 @@ from cityledger.sdk.trust import TrustRoot
 from cityledger.sdk.untrusted_rpc import UntrustedNode
 
 MAX_FACT_SUBJECTS = 10_000
+# More filters, from the events proven so far (a dataset's findings, from its incidents).
+FollowUp = Callable[[Sequence[HistoryEvent]], list[TopicFilter]]
 _SUBJECTS = ("datasetId", "grantId")  # event arguments that name a dataset or a grant
 
 
@@ -164,7 +166,7 @@ class _NodeProof:
     head: CertifiedHeader
     epochs: tuple[ValidatorEpoch, ...]
     hashes: dict[int, bytes]  # the certified blocks' hashes, by number
-    events: dict[tuple[int, int], ProvenEvent] = field(default_factory=dict)
+    events: dict[tuple[int, int], ProvenEvent]
     facts: list[ProvenFact] = field(default_factory=list)
 
 
@@ -214,28 +216,57 @@ class _TraceProver:
         until: datetime | None,
         subjects: Sequence[tuple[str, str]],
         hints: Sequence[int],
+        then: FollowUp | None,
     ) -> _NodeProof:
         start, end = self.history.block_range(since, until)
+        claimed = self._read(filters, since, until, start)
+        # Blocks finalized while the trace was read are proven as far as its events reach; a
+        # block that does not exist has no certificate.
+        head_number = max(self.head, end, *(e.block_number for e in claimed))
+        self.client.follow(head_number, hints)
+        edges = self._range_edges(start, end, head_number)
+        certified = self.client.certify([head_number, *edges])
+        self._check_range(certified, start, end, since, until)
+        events = self._prove_round(filters, claimed, hints, certified)
+        more = then([p.event for p in events.values()]) if then is not None else []
+        if more:
+            later = self._read(more, since, until, start)
+            events.update(self._prove_round(more, later, hints, certified))
+        head = certified[head_number]
+        hashes = {number: c.header.hash for number, c in certified.items()}
+        proof = _NodeProof(self.url, head, self.client.epochs, hashes, events)
+        proof.facts = self._prove_facts(head, events.values(), subjects)
+        return proof
+
+    def _read(
+        self,
+        filters: Sequence[TopicFilter],
+        since: datetime | None,
+        until: datetime | None,
+        start: int,
+    ) -> list[HistoryEvent]:
+        """The events the node claims for `filters`."""
         try:
             claimed = list(self.history.events(filters, since=since, until=until))
         except (UnknownEvent, ValueError, KeyError, TypeError) as exc:
             raise self._fail(f"serves logs that are not system-contract events: {exc}") from None
-        blocks = sorted({e.block_number for e in claimed})
-        if blocks and blocks[0] < start:
+        if claimed and min(e.block_number for e in claimed) < start:
             raise self._fail(f"serves events before block {start}, where it was asked to start")
-        # Blocks finalized while the trace was read are proven as far as its events reach; a
-        # block that does not exist has no certificate.
-        head_number = max(self.head, end, *blocks)
-        self.client.follow(head_number, hints)
-        edges = self._range_edges(start, end, head_number)
-        certified = self.client.certify([*blocks, *edges, head_number])
-        self._check_range(certified, start, end, since, until)
-        head = certified[head_number]
-        hashes = {number: c.header.hash for number, c in certified.items()}
-        proof = _NodeProof(self.url, head, self.client.epochs, hashes)
-        proof.events = self._prove_events(filters, claimed, [certified[b] for b in blocks])
-        proof.facts = self._prove_facts(head, proof.events.values(), subjects)
-        return proof
+        return claimed
+
+    def _prove_round(
+        self,
+        filters: Sequence[TopicFilter],
+        claimed: list[HistoryEvent],
+        hints: Sequence[int],
+        certified: dict[int, CertifiedHeader],
+    ) -> dict[tuple[int, int], ProvenEvent]:
+        """`claimed` proven, their blocks certified (and added to `certified`)."""
+        blocks = sorted({e.block_number for e in claimed})
+        if blocks:
+            self.client.follow(blocks[-1], hints)
+            certified.update(self.client.certify(blocks))
+        return self._prove_events(filters, claimed, [certified[b] for b in blocks])
 
     def _range_edges(self, start: int, end: int, head: int) -> list[int]:
         """The blocks whose times prove the range [start, end] is the one `since`/`until` ask
@@ -379,12 +410,14 @@ def prove_trace(
     since: datetime | None = None,
     until: datetime | None = None,
     subjects: Sequence[tuple[str, str]] = (),
+    then: FollowUp | None = None,
 ) -> ProvenTrace:
     """The trace `filters` select, from `first_block` on, proven through each node in `urls`
     independently; the events and facts of the result are the ones proven, and `nodes` says
     which node contradicted what. The system contracts' addresses are proven too: the trust
     root names the Consortium, whose state at the root's block names the others. `subjects`
-    (("datasetId" or "grantId", 0x id) pairs) have their state proven even without events."""
+    (("datasetId" or "grantId", 0x id) pairs) have their state proven even without events;
+    `then` gives more filters from the events proven (`audit.incident_findings`)."""
     verdicts: dict[str, NodeVerdict] = {}
     provers: list[_TraceProver] = []
     for url in urls:
@@ -397,7 +430,7 @@ def prove_trace(
     proofs: list[_NodeProof] = []
     for prover in provers:
         try:
-            proofs.append(prover.prove(filters, since, until, subjects, hints))
+            proofs.append(prover.prove(filters, since, until, subjects, hints, then))
         except LedgerError as exc:
             verdicts[prover.url] = NodeVerdict(prover.url, None, str(exc))
     for url, failure in _conflicts(proofs).items():

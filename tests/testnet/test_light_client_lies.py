@@ -187,6 +187,8 @@ def test_the_trail_is_proven_through_honest_nodes_across_validator_set_changes(
     assert by_block[network.after_removal]["proof"]["validatorSet"] == 2
     assert len(by_block[network.after_admission]["proof"]["sealedBy"]) >= 4
     assert {e["proof"]["validatorSet"] for e in proven["events"]} == {0, 1, 2}
+    # The findings on the dataset's incidents, followed from the proven incident reports.
+    assert "FindingRecorded" in {e["event"] for e in proven["events"]}
     facts = {(f["subject"], f["fact"]): f["value"] for f in proven["facts"]}
     assert facts[("grant " + network.grant, "status")] == "active"
     assert facts[("grant " + network.grant, "accesses")] == "5 of 200"
