@@ -224,7 +224,7 @@ class _TraceProver:
         # block that does not exist has no certificate.
         head_number = max(self.head, end, *(e.block_number for e in claimed))
         self.client.follow(head_number, hints)
-        edges = self._range_edges(start, end, head_number)
+        edges = self._range_edges(start if since else None, end if until else None, head_number)
         certified = self.client.certify([head_number, *edges])
         self._check_range(certified, start, end, since, until)
         events = self._prove_round(filters, claimed, hints, certified)
@@ -268,11 +268,15 @@ class _TraceProver:
             certified.update(self.client.certify(blocks))
         return self._prove_events(filters, claimed, [certified[b] for b in blocks])
 
-    def _range_edges(self, start: int, end: int, head: int) -> list[int]:
+    def _range_edges(self, start: int | None, end: int | None, head: int) -> list[int]:
         """The blocks whose times prove the range [start, end] is the one `since`/`until` ask
-        for: each end and its outer neighbour, where they are after the trust root."""
+        for: each end a time bounds and its outer neighbour, where they are after the trust
+        root."""
+        edges = ([start - 1, start] if start is not None else []) + (
+            [end, end + 1] if end is not None else []
+        )
         root = self.client.trust.block_number
-        return [b for b in (start - 1, start, end, end + 1) if root < b <= head]
+        return [b for b in edges if root < b <= head]
 
     def _check_range(
         self,

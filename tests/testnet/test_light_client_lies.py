@@ -400,6 +400,22 @@ def test_a_trace_with_proofs_and_a_later_checkpoint(network: Network, tmp_path: 
     events = json.loads(traced.stdout)["events"]
     assert [e["event"] for e in events][:2] == ["GrantOffered", "GrantAccepted"]
     assert all(e["proof"]["receiptsRoot"].startswith("0x") for e in events)
+    since = next(e["timestamp"] for e in events if e["blockNumber"] == network.after_admission)
+    recent = network.cli(
+        "audit",
+        "trace",
+        "--grant",
+        network.grant,
+        "--verify",
+        "--since",
+        since,
+        "--trust",
+        str(network.trust),
+    )
+    assert recent.returncode == 0, recent.stderr
+    later = json.loads(recent.stdout)["events"]
+    assert network.after_admission in [e["blockNumber"] for e in later]
+    assert min(e["timestamp"] for e in later) == since
 
     checkpoint = tmp_path / "checkpoint.json"
     written = network.cli(
