@@ -45,6 +45,8 @@ MAX_PROOF_NODES = 64  # a path through a trie of 2^256 keys is at most 65 nodes 
 MAX_PROOF_NODE_BYTES = 1_024  # a full branch node is 532 bytes
 MAX_RECEIPTS = 20_000  # far above a 30M-gas block's 1,428 transfers
 MAX_CHANGE_LOGS = 10_000
+# Blocks' receipts asked at once: a full block's are a few MB, and an answer is bounded.
+RECEIPTS_BATCH = 16
 
 
 class ProofFailure(LedgerError):
@@ -422,7 +424,9 @@ class LightClient:
         """Every log of each block, proven: the block's receipts rebuild its certified
         receiptsRoot, and its raw transactions (whose hashes name the logs' transactions) its
         transactionsRoot."""
-        receipts = self.node.batch([("eth_getBlockReceipts", [hex(h.number)]) for h in headers])
+        receipts = self.node.batch(
+            [("eth_getBlockReceipts", [hex(h.number)]) for h in headers], RECEIPTS_BATCH
+        )
         parsed: dict[int, list[Receipt]] = {}
         for certified, answer in zip(headers, receipts, strict=True):
             number = certified.number

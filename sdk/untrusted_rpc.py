@@ -57,11 +57,12 @@ class UntrustedNode:
     def call(self, method: str, params: list[Any]) -> Any:
         return self.batch([(method, params)])[0]
 
-    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
-        """The result of each call, in order; a JSON-RPC error in any of them raises."""
+    def batch(self, calls: Sequence[tuple[str, list[Any]]], size: int = MAX_BATCH) -> list[Any]:
+        """The result of each call, in order, asked `size` at a time (fewer for large answers);
+        a JSON-RPC error in any of them raises."""
         results: list[Any] = []
-        for start in range(0, len(calls), MAX_BATCH):
-            part = calls[start : start + MAX_BATCH]
+        for start in range(0, len(calls), size):
+            part = calls[start : start + size]
             body = [
                 {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
                 for i, (method, params) in enumerate(part)
