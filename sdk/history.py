@@ -254,6 +254,13 @@ class History:
         the next range read while the caller handles this one; a caller that stops early never
         pays for more than one range ahead. Memory follows two ranges' logs."""
         start, end = self.block_range(since, until)
+        return self.events_in(filters, start, end)
+
+    def events_in(
+        self, filters: Sequence[TopicFilter], start: int, end: int
+    ) -> Iterator[HistoryEvent]:
+        """`events` in the block range [start, end] as given (a caller that proves what it
+        read pins the exact range)."""
         for chunk in _read_ahead(self._ranges(filters, start, end)):
             yield from chunk
 
