@@ -15,10 +15,12 @@ from typing import Any
 import rlp
 from eth_utils import keccak
 
+from cityledger.sdk.errors import LedgerError
+
 MAX_EXTRA_DATA = 1_024
 
 
-class HeaderError(ValueError):
+class HeaderError(LedgerError, ValueError):
     """A block that is not a well-formed header; the message says which field."""
 
 

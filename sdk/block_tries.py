@@ -20,6 +20,8 @@ from typing import TypeAlias
 import rlp
 from eth_utils import keccak
 
+from cityledger.sdk.errors import LedgerError
+
 EMPTY_TRIE_ROOT = keccak(rlp.encode(b""))
 MAX_TOPICS = 4
 
@@ -27,7 +29,7 @@ _Node: TypeAlias = list["bytes | _Node"]
 _Entry: TypeAlias = tuple[str, bytes]  # (key as hex nibbles, value)
 
 
-class ReceiptError(ValueError):
+class ReceiptError(LedgerError, ValueError):
     """A receipt that is not well formed; the message says which field."""
 
 

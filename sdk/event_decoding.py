@@ -20,6 +20,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
+from cityledger.sdk.errors import LedgerError
 
 Word = Callable[[str], Any]  # 64 hex digits -> value
 
@@ -149,7 +150,7 @@ def _decoders() -> dict[str, _EventDecoder]:
     return decoders
 
 
-class UnknownEvent(ValueError):
+class UnknownEvent(LedgerError, ValueError):
     """A log that no system contract's event describes."""
 
 

@@ -21,9 +21,10 @@ from cityledger.node.consensus.finality_certificate import (
     quorum_size,
     verify_seals,
 )
+from cityledger.sdk.errors import LedgerError
 
 
-class FinalityError(ValueError):
+class FinalityError(LedgerError, ValueError):
     """The certificate does not prove the block final; the message says why."""
 
 

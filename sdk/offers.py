@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
+from cityledger.sdk.errors import LedgerInputError
 from cityledger.sdk.json_files import read_json_object
 from cityledger.sdk.models import hex32
 from cityledger.sdk.signers import Signer
@@ -51,7 +52,7 @@ _OFFER_FIELDS = [
 _ACCEPTANCE_FIELDS = [{"name": "grantId", "type": "bytes32"}]
 
 
-class OfferError(ValueError):
+class OfferError(LedgerInputError):
     """An offer or offer file that is malformed or whose signatures do not check out."""
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from eth_utils import keccak
 
+from cityledger.sdk.errors import LedgerInputError
+
 FORMAT = "cityledger-schema/1"
 MAX_COLUMNS = 256  # DataGrants.MAX_FIELDS: a field scope is a uint256
 MAX_NAME_LENGTH = 64
@@ -31,7 +33,7 @@ MAX_SCHEMA_BYTES = 1 << 20
 MAX_BRACKETS = 4 * MAX_COLUMNS + 10_000
 
 
-class SchemaError(ValueError):
+class SchemaError(LedgerInputError):
     """A schema (or a schema file) that cannot be used, and why."""
 
 

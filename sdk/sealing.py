@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from cityledger.sdk.errors import LedgerError
+
 MAGIC = b"cityledger-sealed/1\n"
 CHUNK = 1 << 16
 _TAG = 16
@@ -33,7 +35,7 @@ class Writer(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-class SealError(ValueError):
+class SealError(LedgerError, ValueError):
     """A sealed file that does not open: wrong key, altered or cut short."""
 
 

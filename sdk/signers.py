@@ -6,21 +6,22 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
-from eth_account.messages import SignableMessage
-from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from eth_utils import to_checksum_address
 
+from cityledger.sdk.errors import LedgerInputError
 from cityledger.sdk.json_files import read_json_object
+
+if TYPE_CHECKING:  # eth-account loads in a third of a second: only when a key is used
+    from eth_account.messages import SignableMessage
+    from eth_account.signers.local import LocalAccount
 
 # eth-account's default scrypt cost (n = 2^18): about a second per unlock, on purpose.
 DEFAULT_SCRYPT_N = 1 << 18
 
 
-class KeystoreError(Exception):
+class KeystoreError(LedgerInputError):
     """A keystore that cannot be read, or a wrong passphrase."""
 
 
@@ -32,10 +33,14 @@ class Signer:
 
     @classmethod
     def from_key(cls, private_key: str | bytes) -> Signer:
+        from eth_account import Account
+
         return cls(Account.from_key(private_key))
 
     @classmethod
     def generate(cls) -> Signer:
+        from eth_account import Account
+
         return cls(Account.create())
 
     @property
@@ -59,6 +64,8 @@ class Signer:
 
 def keystore_json(signer: Signer, passphrase: str, scrypt_n: int = DEFAULT_SCRYPT_N) -> str:
     """The V3 keystore JSON of a key, encrypted with scrypt."""
+    from eth_account import Account
+
     data = Account.encrypt(signer.private_key, passphrase, kdf="scrypt", iterations=scrypt_n)
     return json.dumps(data, indent=2)
 
@@ -79,6 +86,8 @@ def keystore_address(path: Path) -> ChecksumAddress:
     data = _read_keystore(path)
     if "address" not in data:
         raise KeystoreError(f"keystore {path} does not declare its address")
+    from eth_utils import to_checksum_address
+
     return to_checksum_address("0x" + str(data["address"]).removeprefix("0x"))
 
 
@@ -90,6 +99,8 @@ def _read_keystore(path: Path) -> dict[str, Any]:
 
 
 def load_keystore(path: Path, passphrase: str) -> Signer:
+    from eth_account import Account
+
     data = _read_keystore(path)
     try:
         key = Account.decrypt(data, passphrase)

@@ -18,11 +18,12 @@ from typing import Any
 from eth_utils import keccak
 
 from cityledger.contracts.artifacts import load_artifact
+from cityledger.sdk.errors import LedgerError
 
 WORD = 32
 
 
-class LayoutError(LookupError):
+class LayoutError(LedgerError, LookupError):
     """A path that the contract's storage layout does not have."""
 
 
