@@ -26,10 +26,12 @@ from web3.types import BlockIdentifier, TxParams, TxReceipt
 
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
 from cityledger.sdk.errors import (
+    LedgerInputError,
     LedgerTimeout,
     LedgerTransportError,
     MissingSigner,
     UnknownRevert,
+    connection_failure,
     decode_revert,
 )
 from cityledger.sdk.pending import PendingTransactions
@@ -43,6 +45,8 @@ GAS_MARGIN_NUMERATOR, GAS_MARGIN_DENOMINATOR = 5, 4
 
 
 def connect_web3(rpc_url: str, timeout: float = 30.0) -> Web3:
+    if not rpc_url.startswith(("http://", "https://")):
+        raise LedgerInputError(f"{rpc_url!r} is not a node's http:// or https:// URL")
     return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
 
 
@@ -66,7 +70,7 @@ def translated_errors(what: str, called: str | None = None) -> Iterator[None]:
     except TimeExhausted as exc:
         raise LedgerTimeout(f"{what}: {exc}") from None
     except requests.exceptions.RequestException as exc:
-        raise LedgerTransportError(f"{what}: node unreachable: {exc}") from None
+        raise LedgerTransportError(f"{connection_failure(exc)} ({what})") from None
     except (Web3Exception, ValueError) as exc:
         raise LedgerTransportError(f"{what}: JSON-RPC error: {exc}") from None
 

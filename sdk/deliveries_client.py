@@ -35,7 +35,13 @@ from cityledger.sdk.delivery import (
     SignedReceipt,
     sign_request,
 )
-from cityledger.sdk.errors import GatewayRefusal, LedgerInputError, LedgerTransportError
+from cityledger.sdk.errors import (
+    GatewayRefusal,
+    GatewayUnreachable,
+    LedgerInputError,
+    LedgerTransportError,
+    connection_failure,
+)
 from cityledger.sdk.grants_client import DatasetsClient, GrantsClient
 from cityledger.sdk.models import GatewayDesignation, hex32
 from cityledger.sdk.receipts import emitted
@@ -161,7 +167,9 @@ class DeliveriesClient:
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             )
         except requests.RequestException as exc:
-            raise LedgerTransportError(f"gateway {designation.url} unreachable: {exc}") from None
+            raise GatewayUnreachable(
+                f"gateway {designation.url}: {connection_failure(exc)}"
+            ) from None
         with response:
             if response.status_code != 200:
                 raise _refusal(request.grant_id, response)

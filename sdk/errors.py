@@ -8,14 +8,11 @@ should do about the common ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, cast
-
-from eth_abi import decode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
-
-from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
 
 GRANT_STATUS_NAMES = (
     "unknown",
@@ -38,6 +35,36 @@ class LedgerError(Exception):
 
 class LedgerTransportError(LedgerError):
     """The node could not be reached, or answered with a JSON-RPC error that is not a revert."""
+
+
+def connection_failure(error: Exception) -> str:
+    """Why an HTTP request to a node or a gateway failed, in a person's words rather than
+    urllib3's (`HTTPConnectionPool(host=...): Max retries exceeded ...`)."""
+    import requests
+
+    request = getattr(error, "request", None)
+    url = getattr(request, "url", None)
+    where = url or "the server"
+    if isinstance(error, requests.exceptions.InvalidSchema | requests.exceptions.MissingSchema):
+        return "the address is not an http:// or https:// URL"
+    if isinstance(error, requests.exceptions.InvalidURL):
+        return f"{where} is not a valid URL"
+    if isinstance(error, requests.exceptions.SSLError):
+        return f"{where}: its TLS certificate is not trusted (check the CA file given)"
+    if isinstance(error, requests.exceptions.Timeout):
+        return f"{where} did not answer in time"
+    text = str(error)
+    if isinstance(error, requests.exceptions.ConnectionError):
+        if "Connection refused" in text:
+            return f"nothing answers at {where} (connection refused): is it running?"
+        if "resolve" in text or "Name or service not known" in text or "nodename" in text:
+            return f"the host of {where} is not known"
+        return f"no connection to {where}"
+    return f"{where}: {type(error).__name__}"
+
+
+class GatewayUnreachable(LedgerTransportError):
+    """A data gateway could not be reached; nothing was delivered."""
 
 
 class LedgerTimeout(LedgerError):
@@ -114,25 +141,46 @@ class GatewayRefusal(LedgerError):
 def explain(rule: str, args: Mapping[str, Any], context: Mapping[str, str] | None = None) -> str:
     """What a refusal means and what to do, for a contract's custom error or a gateway rule."""
     text = _MESSAGES.get(rule)
-    if text is None:
-        shown = ", ".join(f"{k}={v}" for k, v in args.items())
-        return f"{rule}({shown})"
+    if text is None:  # an error no person should meet (deployment, wiring): named plainly
+        words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", rule).lower()
+        shown = ", ".join(
+            f"{re.sub(r'(?<=[a-z])(?=[A-Z])', ' ', k).lower()} {v}" for k, v in args.items()
+        )
+        return words + (f" ({shown})" if shown else "")
     return text(args, context or {})
 
 
+def _named(names: tuple[str, ...], value: Any) -> str:
+    index = int(value)
+    return names[index] if 0 <= index < len(names) else f"in status {index}"
+
+
+def _incident_status(value: Any) -> str:
+    return _named(INCIDENT_STATUS_NAMES, value)
+
+
+def _round_status(value: Any) -> str:
+    return _named(ROUND_STATUS_NAMES, value)
+
+
 def _grant_status(args: Mapping[str, Any]) -> str:
-    return GRANT_STATUS_NAMES[int(args["status"])]
+    return _named(GRANT_STATUS_NAMES, args["status"])
 
 
 def _wrong_status(args: Mapping[str, Any], ctx: Mapping[str, str]) -> str:
     grant, status = args["grantId"], _grant_status(args)
-    grantor = ctx.get("grantor", "the grantor")
+    # Told to the grantor itself, "ask the grantor" would send it to itself.
+    renew = (
+        "offer a new grant if it is needed again"
+        if ctx.get("caller") == "grantor"
+        else f"ask {ctx.get('grantor', 'the grantor')} to offer a new grant"
+    )
     advice = {
-        "revoked": f"it was revoked for good; ask {grantor} to offer a new grant",
-        "expired": f"its validity ended; ask {grantor} to offer a new grant",
+        "revoked": f"it was revoked for good; {renew}",
+        "expired": f"its validity ended; {renew}",
         "suspended": "an auditor suspended it during an investigation; "
         "only an AUDITOR agency can reinstate it",
-        "withdrawn": f"the offer was withdrawn; ask {grantor} for a new offer",
+        "withdrawn": f"the offer was withdrawn; {renew}",
         "offered": "the grantee has not accepted it yet; the grantee must countersign and submit",
         "accepted": "it is accepted but its validity has not started yet; wait until validFrom",
         "active": "it is active, so this step does not apply to it",
@@ -288,6 +336,123 @@ _MESSAGES: dict[str, _Explain] = {
     "ProposalNotOpen": lambda a, c: (
         f"proposal {a['proposalId']} is no longer open (executed or expired)"
     ),
+    # Consortium
+    "AddressInUse": lambda a, c: (
+        f"{a['account']} is already an agency, a city admin or a validator; an account holds "
+        "one place in the consortium: use another key"
+    ),
+    "AgencyInactive": lambda a, c: f"agency {a['agency']} was deactivated by its city admin",
+    "AuditorRoleNeedsVote": lambda a, c: (
+        f"the AUDITOR role of {a['agency']} is granted only by a vote of the member cities"
+    ),
+    "CityAlreadyMember": lambda a, c: f"city {a['cityId']} is a member already",
+    "CityNotActive": lambda a, c: f"city {a['cityId']} is not an active member",
+    "EmptyName": lambda a, c: "the name is empty: give one",
+    "InvalidRoles": lambda a, c: (
+        f"roles {_roles(int(a['roles']))} cannot be given this way (grantor, grantee, "
+        "allocator and gateway can; auditor only by vote)"
+    ),
+    "LastCity": lambda a, c: f"city {a['cityId']} is the last member and cannot be removed",
+    "NotAgencyOfCity": lambda a, c: f"{a['agency']} is not an agency of city {a['cityId']}",
+    "NotEnoughVotes": lambda a, c: (
+        f"proposal {a['proposalId']} has {a['votes']} of the {a['needed']} votes it needs"
+    ),
+    "UnknownAgency": lambda a, c: f"{a['agency']} is not a registered agency",
+    "UnknownCity": lambda a, c: f"no city {a['cityId']} in the consortium",
+    "UnknownProposal": lambda a, c: f"no proposal {a['proposalId']}",
+    "VoteOnOwnRemoval": lambda a, c: (
+        f"city {a['cityId']} cannot vote on proposal {a['proposalId']} to remove itself"
+    ),
+    "ZeroAddress": lambda a, c: "the zero address was given where an account is needed",
+    # DataGrants
+    "BadSignatureLength": lambda a, c: (
+        f"a signature has 65 bytes, this one {a['length']}: the offer file is damaged"
+    ),
+    "BadSignatureS": lambda a, c: "a signature is malleable (high s): sign again",
+    "BadSignatureV": lambda a, c: f"a signature's v is {a['v']}, not 27 or 28: sign again",
+    "EmptyFieldMask": lambda a, c: "name at least one field",
+    "EmptyFieldScope": lambda a, c: "a grant covers at least one field",
+    "EmptyPurpose": lambda a, c: "a grant needs a purpose code",
+    "InvalidFieldCount": lambda a, c: f"a dataset has 1 to 256 fields, not {a['fieldCount']}",
+    "InvalidPage": lambda a, c: f"a page holds at least one item, not {a['limit']}",
+    "ZeroDatasetId": lambda a, c: "the dataset id is zero",
+    "ZeroQuota": lambda a, c: "a grant allows at least one access: give a quota of 1 or more",
+    # AccessLog
+    "EmptyTree": lambda a, c: "an anchored log has at least one entry",
+    "InconsistentLog": lambda a, c: (
+        f"the log of {a['agency']} anchored {a['previousSize']} entries with root "
+        f"{a['previousRoot']}, and the new head ({a['treeSize']} entries) does not extend it: "
+        "its anchored entries were changed"
+    ),
+    "NoAnchor": lambda a, c: f"{a['agency']} has anchored no log head number {a['index']}",
+    "NotLogKeeper": lambda a, c: f"{a['caller']} is not an agency that keeps an access log",
+    "TreeShrank": lambda a, c: (
+        f"{a['previousSize']} entries are anchored already; a head of {a['treeSize']} "
+        "would drop some"
+    ),
+    "UnexpectedProof": lambda a, c: "a first anchor carries no consistency proof",
+    # LeakRegistry
+    "CommitmentAlreadyRegistered": lambda a, c: (
+        f"commitment {a['commitment']} is registered for grant {a['grantId']} already"
+    ),
+    "GrantAlreadySuspended": lambda a, c: (
+        f"grant {a['grantId']} is suspended for incident {a['incidentId']} already"
+    ),
+    "GrantNotOnDataset": lambda a, c: (
+        f"grant {a['grantId']} covers dataset {a['grantDataset']}, not the incident's "
+        f"dataset {a['incidentDataset']}"
+    ),
+    "IncidentClosed": lambda a, c: (
+        f"incident {a['incidentId']} is {_incident_status(a['status'])}, which closes it: "
+        "nothing more is recorded on it; report a new incident for new evidence"
+    ),
+    "InvalidStatusTransition": lambda a, c: (
+        f"incident {a['incidentId']} cannot go from {_incident_status(a['from'])} to "
+        f"{_incident_status(a['to'])} (open, then investigating, then attributed once a finding "
+        "exists, unattributed or dismissed)"
+    ),
+    "NoFindings": lambda a, c: (
+        f"incident {a['incidentId']} has no finding: record one before closing it as attributed"
+    ),
+    "NoGrants": lambda a, c: f"name at least one grant to suspend for incident {a['incidentId']}",
+    "UnknownIncident": lambda a, c: f"no incident {a['incidentId']}",
+    "ZeroCommitment": lambda a, c: f"the commitment for grant {a['grantId']} is zero",
+    "ZeroDataset": lambda a, c: "the dataset id is zero",
+    "ZeroEvidence": lambda a, c: "the evidence hash is zero",
+    # ResourceAllocation
+    "AmountTooLarge": lambda a, c: f"{a['amount']} is more than the most allowed, {a['maximum']}",
+    "CoordinatorNotMember": lambda a, c: (
+        f"the coordinating city {a['coordinatorCity']} must be one of the pool's members"
+    ),
+    "DuplicateMember": lambda a, c: f"city {a['cityId']} is named twice among the members",
+    "InactiveCity": lambda a, c: f"city {a['cityId']} is not an active member",
+    "InvalidMembers": lambda a, c: f"a pool has 1 to 64 member cities, not {a['count']}",
+    "NoRequests": lambda a, c: (
+        f"round {a['roundId']} of pool {a['poolId']} has no requests: there is nothing to allocate"
+    ),
+    "NotPoolMember": lambda a, c: f"city {a['cityId']} is not a member of pool {a['poolId']}",
+    "NothingAllocated": lambda a, c: (
+        f"city {a['cityId']} was allocated nothing in round {a['roundId']} of pool "
+        f"{a['poolId']}: there is no receipt to confirm"
+    ),
+    "ReceiptAlreadyConfirmed": lambda a, c: (
+        f"city {a['cityId']} confirmed its receipt for round {a['roundId']} of pool "
+        f"{a['poolId']} already"
+    ),
+    "RoundNotApproved": lambda a, c: (
+        f"round {a['roundId']} of pool {a['poolId']} is {_round_status(a['status'])}, not approved"
+    ),
+    "RoundNotCancellable": lambda a, c: (
+        f"round {a['roundId']} of pool {a['poolId']} is {_round_status(a['status'])} and cannot "
+        "be cancelled"
+    ),
+    "RoundNotVoting": lambda a, c: (
+        f"round {a['roundId']} of pool {a['poolId']} is {_round_status(a['status'])}: it takes "
+        "no votes"
+    ),
+    "UnknownPool": lambda a, c: f"no pool {a['poolId']}",
+    "UnknownRound": lambda a, c: f"pool {a['poolId']} has no round {a['roundId']}",
+    "ZeroAmount": lambda a, c: "the amount is zero: give at least 1",
 }
 
 
@@ -299,7 +464,14 @@ class _ErrorAbi:
     arg_types: tuple[str, ...]
 
 
-def _build_registry() -> tuple[dict[str, type[ContractRevert]], dict[bytes, list[_ErrorAbi]]]:
+@cache
+def _registry() -> tuple[dict[str, type[ContractRevert]], dict[bytes, list[_ErrorAbi]]]:
+    """The classes and selectors of every custom error, built on first use: reading the ABIs
+    is a cost a program that only catches `LedgerError` need not pay at import."""
+    from eth_utils import function_signature_to_4byte_selector
+
+    from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
+
     classes: dict[str, type[ContractRevert]] = {}
     selectors: dict[bytes, list[_ErrorAbi]] = {}
     for contract in SYSTEM_CONTRACTS:
@@ -319,10 +491,9 @@ def _build_registry() -> tuple[dict[str, type[ContractRevert]], dict[bytes, list
     return classes, selectors
 
 
-ERROR_CLASSES, _SELECTORS = _build_registry()
-
-
 def _plain(value: Any, abi_type: str) -> Any:
+    from eth_utils import to_checksum_address
+
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if abi_type == "address":
@@ -334,7 +505,10 @@ def decode_revert(data: bytes, called: str | None = None) -> LedgerRevert:
     """The typed exception for a revert's return data. Several contracts declare some errors
     alike (NotCityAdmin(address), ...); `called`, the contract the call went to, says whose
     it is when it declares one, otherwise it came from a contract called on the way."""
-    candidates = _SELECTORS.get(data[:4], [])
+    from eth_abi import decode
+
+    classes, selectors = _registry()
+    candidates = selectors.get(data[:4], [])
     if not candidates:
         return UnknownRevert(f"the contract reverted with unrecognised data 0x{data.hex()}", data)
     known = next((c for c in candidates if c.contract == called), candidates[0])
@@ -345,13 +519,13 @@ def decode_revert(data: bytes, called: str | None = None) -> LedgerRevert:
     args = {
         n: _plain(v, t) for n, v, t in zip(known.arg_names, values, known.arg_types, strict=True)
     }
-    return ERROR_CLASSES[known.name](known.contract, args)
+    return classes[known.name](known.contract, args)
 
 
 def error_class(name: str) -> type[ContractRevert]:
     """The exception class of a custom error, by its Solidity name."""
     try:
-        return ERROR_CLASSES[name]
+        return _registry()[0][name]
     except KeyError:
         raise AttributeError(f"no system contract declares an error named {name!r}") from None
 

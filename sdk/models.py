@@ -20,12 +20,13 @@ CityId = NewType("CityId", Hex32)
 
 def hex32(value: bytes | str) -> Hex32:
     """A bytes32 (raw, or 0x-hex text) as a 0x-hex string."""
+    shown = value if isinstance(value, str) else "0x" + value.hex()
     try:
         raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else value
     except ValueError:
-        raise ValueError(f"{value!r} is not 0x-hex") from None
+        raise ValueError(f"'{shown}' is not 0x and hex digits") from None
     if len(raw) != 32:
-        raise ValueError(f"{value!r} is not a 32-byte id (64 hex digits after 0x)")
+        raise ValueError(f"'{shown}' is not a 32-byte id (0x and 64 hex digits)")
     return Hex32("0x" + raw.hex())
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from cityledger.node.decoding import decode_json
-from cityledger.sdk.errors import LedgerTransportError
+from cityledger.sdk.errors import LedgerTransportError, connection_failure
 
 # Our node and Besu take batches of at most a few hundred requests (ours: 200 and 512 KiB).
 MAX_BATCH = 100
@@ -48,7 +48,7 @@ class UntrustedNode:
                             f"node {self.url} answered more than {MAX_RESPONSE_BYTES:,} bytes"
                         )
         except requests.RequestException as exc:
-            raise NodeUnavailable(f"node {self.url} is unreachable: {exc}") from None
+            raise NodeUnavailable(f"node {self.url}: {connection_failure(exc)}") from None
         try:
             return decode_json(bytes(received))
         except ValueError as exc:
