@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
@@ -10,7 +11,8 @@ from cityledger.contracts.deployment import text32
 from cityledger.sdk import merkle
 from cityledger.sdk.chain import Chain
 from cityledger.sdk.errors import ContractRevert, LedgerInputError
-from cityledger.sdk.grants_client import with_grantor
+from cityledger.sdk.grants_client import dataset_id, with_grantor
+from cityledger.sdk.history import History, TopicFilter, topic_for
 from cityledger.sdk.models import (
     AccessRecord,
     DatasetId,
@@ -24,15 +26,32 @@ from cityledger.sdk.models import (
 from cityledger.sdk.receipts import emitted_once, tx_hash
 
 
+def _record(event: Mapping[str, Any], block_number: int, tx: str) -> AccessRecord:
+    """An AccessRecorded event (bytes32 as 0x-hex) as a record."""
+    return AccessRecord(
+        grant_id=GrantId(hex32(str(event["grantId"]))),
+        accessor=to_checksum_address(event["accessor"]),
+        dataset_id=DatasetId(hex32(str(event["datasetId"]))),
+        recorded_by=to_checksum_address(event["recordedBy"]),
+        query_hash=hex32(str(event["queryHash"])),
+        record_count=int(event["recordCount"]),
+        access_number=int(event["accessNumber"]),
+        timestamp=utc(int(event["timestamp"])),
+        block_number=block_number,
+        tx_hash=tx,
+    )
+
+
 def query_hash(query: str | bytes) -> str:
     """The hash recorded for a query: the query itself stays with the agency."""
     return hex32(keccak(query if isinstance(query, bytes) else query.encode()))
 
 
 class AccessClient:
-    def __init__(self, chain: Chain) -> None:
+    def __init__(self, chain: Chain, history: History | None = None) -> None:
         self.chain = chain
         self.contract = chain.contract("AccessLog")
+        self.history = history  # to list access records (AccessRecorded events)
 
     def record(self, grant_id: str, *, query: str, records: int, fields: int) -> AccessRecord:
         """Records one access by the signer (the grantee) under `grant_id`. A grant that is not
@@ -49,18 +68,40 @@ class AccessClient:
         except ContractRevert as exc:
             raise with_grantor(self.chain, exc) from None
         event = emitted_once(self.chain, receipt, "AccessLog", "AccessRecorded")
-        return AccessRecord(
-            grant_id=GrantId(hex32(bytes(event["grantId"]))),
-            accessor=to_checksum_address(event["accessor"]),
-            dataset_id=DatasetId(hex32(bytes(event["datasetId"]))),
-            recorded_by=to_checksum_address(event["recordedBy"]),
-            query_hash=hex32(bytes(event["queryHash"])),
-            record_count=int(event["recordCount"]),
-            access_number=int(event["accessNumber"]),
-            timestamp=utc(int(event["timestamp"])),
-            block_number=int(receipt["blockNumber"]),
-            tx_hash=tx_hash(receipt),
+        return _record(
+            {k: "0x" + v.hex() if isinstance(v, bytes) else v for k, v in event.items()},
+            int(receipt["blockNumber"]),
+            tx_hash(receipt),
         )
+
+    def records(
+        self,
+        *,
+        grant: str | None = None,
+        accessor: str | None = None,
+        dataset: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[AccessRecord]:
+        """Recorded accesses (and deliveries) under one grant, by one grantee, or of one
+        dataset, or all of them, in chain order, a page at a time (read from events)."""
+        if self.history is None:
+            raise LedgerInputError("listing access records reads events: connect with a Ledger")
+        given = [(1, grant), (2, accessor), (3, None if dataset is None else dataset_id(dataset))]
+        keys = [(position, value) for position, value in given if value is not None]
+        if len(keys) > 1:
+            raise LedgerInputError("list the records of one grant, accessor or dataset at most")
+        position, value = keys[0] if keys else (None, None)
+        flt = TopicFilter(
+            "AccessLog",
+            ("AccessRecorded",),
+            position,
+            None if value is None else topic_for(value),
+        )
+        return [
+            _record(e.args, e.block_number, e.tx_hash)
+            for e in self.history.page([flt], offset=offset, limit=limit)
+        ]
 
     def record_delivery(
         self,

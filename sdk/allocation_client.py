@@ -120,9 +120,11 @@ class AllocationClient:
             members=tuple(CityId(hex32(bytes(m))) for m in pool["members"]),
         )
 
-    def pools(self) -> list[Pool]:
+    def pools(self, *, offset: int = 0, limit: int | None = None) -> list[Pool]:
+        """Pools in the order they were created, from the `offset`-th, at most `limit`."""
         count = int(self.chain.call(self.contract.functions.poolCount()))
-        return [self.pool(i) for i in range(1, count + 1)]
+        last = count if limit is None else min(count, offset + limit)
+        return [self.pool(i) for i in range(offset + 1, last + 1)]
 
     def round(self, pool_id: int, round_id: int) -> Round:
         round_ = self.chain.call_named(self.contract.functions.getRound(pool_id, round_id))

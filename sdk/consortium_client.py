@@ -108,9 +108,11 @@ class ConsortiumClient:
             needed=int(answer["needed"]),
         )
 
-    def proposals(self) -> list[Proposal]:
+    def proposals(self, *, offset: int = 0, limit: int | None = None) -> list[Proposal]:
+        """Proposals in the order they were made, from the `offset`-th, at most `limit`."""
         count = int(self.chain.call(self.contract.functions.proposalCount()))
-        return [self.proposal(i) for i in range(1, count + 1)]
+        last = count if limit is None else min(count, offset + limit)
+        return [self.proposal(i) for i in range(offset + 1, last + 1)]
 
     # ------------------------------------------------------------------ city admins
 

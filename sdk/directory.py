@@ -2,8 +2,14 @@
 
 Cities and agencies come from Consortium (every city ever admitted, removed ones included, and
 every agency each registered); datasets from DataGrants' `DatasetRegistered` events, the only
-place their names are stored. A `Directory` reads them once and answers from memory, so a trace
-of a million events names its agencies without a request per event.
+place their names are stored; grants, when an id must be looked up, from `GrantOffered` events
+(every grant on chain was offered, countersigned or not). A `Directory` reads them once and
+answers from memory, so a trace of a million events names its agencies without a request per
+event.
+
+A grant is known by its id, or by a shortened form that names one grant only: a prefix
+(`0x4c6d586f`), or a prefix and a suffix around an ellipsis (`0x4c6d586f…f0c4`, as tables
+print ids).
 
 A name that matches nothing is an error that offers the closest known names ("did you mean"),
 never an empty answer: a typo in an auditor's question must not look like a clean record.
@@ -23,15 +29,18 @@ from cityledger.sdk.consortium_client import ConsortiumClient, city_id
 from cityledger.sdk.errors import LedgerInputError
 from cityledger.sdk.grants_client import dataset_id
 from cityledger.sdk.history import History, TopicFilter
-from cityledger.sdk.models import Agency, City, CityId, DatasetId, hex32
+from cityledger.sdk.models import Agency, City, CityId, DatasetId, GrantId, hex32
 
 SUGGESTIONS = 3
+ELLIPSES = ("…", "...")
 
 
 class UnknownName(LedgerInputError):
     """A dataset, city or agency name (or id) that the chain does not know."""
 
-    def __init__(self, kind: str, given: str, known: Iterable[str]) -> None:
+    def __init__(
+        self, kind: str, given: str, known: Iterable[str], *, list_known: bool = True
+    ) -> None:
         choices = sorted(set(known))
         close = difflib.get_close_matches(given, choices, n=SUGGESTIONS, cutoff=0.6)
         if not close:  # also try without case and spacing differences
@@ -41,7 +50,7 @@ class UnknownName(LedgerInputError):
             ]
         if close:
             tail = "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
-        elif choices and len(choices) <= 8:
+        elif list_known and choices and len(choices) <= 8:
             tail = "; known: " + ", ".join(f"'{c}'" for c in choices)
         else:
             tail = f"; {len(choices)} are known" if choices else "; none is registered yet"
@@ -101,6 +110,15 @@ class Directory:
                 return AgencyName(checksummed, f"{city.name} admin", city.name)
         return checksummed
 
+    @cached_property
+    def grants(self) -> Mapping[GrantId, DatasetId]:
+        """Every grant on chain and its dataset."""
+        offered = TopicFilter("DataGrants", ("GrantOffered",))
+        return {
+            GrantId(hex32(str(e.args["grantId"]))): DatasetId(hex32(str(e.args["datasetId"])))
+            for e in self._history.events([offered])
+        }
+
     def dataset_name(self, did: str) -> str:
         return self.datasets.get(DatasetId(hex32(did)), did)
 
@@ -120,6 +138,34 @@ class Directory:
         if did in self.datasets:
             return did
         raise UnknownName("dataset", name_or_id, self.datasets.values())
+
+    def grant(self, given: str) -> GrantId:
+        """A grant by its id or a shortened form of it that names one grant only."""
+        text = given.strip().lower()
+        head, tail = text, ""
+        for ellipsis in ELLIPSES:
+            if ellipsis in text:
+                head, _, tail = text.partition(ellipsis)
+        digits = head.removeprefix("0x")
+        if not head.startswith("0x") or not all(c in "0123456789abcdef" for c in digits + tail):
+            raise LedgerInputError(
+                f"'{given}' is not a grant id: 0x and 64 hex digits, or a shortened id as "
+                "tables print it (0x4c6d586f…f0c4)"
+            )
+        if len(digits) == 64 and not tail:
+            full = GrantId(hex32(text))
+            if full in self.grants:
+                return full
+        else:
+            found = [g for g in self.grants if g.startswith(head) and g.endswith(tail)]
+            if len(found) == 1:
+                return found[0]
+            if found:
+                raise LedgerInputError(
+                    f"'{given}' names {len(found)} grants ({', '.join(sorted(found)[:3])}…): "
+                    "give more of the id"
+                )
+        raise UnknownName("grant", given, self.grants, list_known=False)
 
     def agency(self, name_or_address: str) -> ChecksumAddress:
         """An agency (or a city admin) by 0x address or by its registered name, with or without

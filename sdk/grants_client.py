@@ -11,6 +11,7 @@ from web3.types import BlockIdentifier
 
 from cityledger.sdk.chain import Chain
 from cityledger.sdk.errors import ContractRevert, LedgerInputError
+from cityledger.sdk.history import History, TopicFilter
 from cityledger.sdk.models import (
     CityId,
     Dataset,
@@ -50,7 +51,9 @@ def with_grantor(chain: Chain, error: ContractRevert) -> ContractRevert:
     grantor, _ = chain.call(chain.contract("DataGrants").functions.partiesOf(raw32(grant)))
     if int(grantor, 16) == 0:
         return error
-    return error.with_context(grantor=f"the grantor {to_checksum_address(grantor)}")
+    grantor = to_checksum_address(grantor)
+    caller = "grantor" if chain.signer is not None and chain.signer.address == grantor else ""
+    return error.with_context(grantor=f"the grantor {grantor}", caller=caller)
 
 
 class DatasetsClient:
@@ -115,9 +118,10 @@ class DatasetsClient:
 
 
 class GrantsClient:
-    def __init__(self, chain: Chain) -> None:
+    def __init__(self, chain: Chain, history: History | None = None) -> None:
         self.chain = chain
         self.contract = chain.contract("DataGrants")
+        self.history = history  # to list every grant (GrantOffered events)
 
     @property
     def domain(self) -> Domain:
@@ -232,7 +236,8 @@ class GrantsClient:
         offset: int = 0,
         limit: int = 100,
     ) -> list[Grant]:
-        """Grants of one dataset, grantor or grantee, a page at a time (the contract's indexes)."""
+        """Grants of one dataset, grantor or grantee, a page at a time (the contract's indexes);
+        with none of them, every grant in the order they were offered (read from events)."""
         functions = self.contract.functions
         if dataset is not None:
             fn = functions.grantsByDataset(raw32(dataset_id(dataset)), offset, limit)
@@ -240,6 +245,10 @@ class GrantsClient:
             fn = functions.grantsByGrantor(to_checksum_address(grantor), offset, limit)
         elif grantee is not None:
             fn = functions.grantsByGrantee(to_checksum_address(grantee), offset, limit)
+        elif self.history is not None:
+            offered = TopicFilter("DataGrants", ("GrantOffered",))
+            page = self.history.page([offered], offset=offset, limit=limit)
+            return [self.get(str(e.args["grantId"])) for e in page]
         else:
             raise LedgerInputError("name a dataset, a grantor or a grantee")
         ids, _total = self.chain.call(fn)

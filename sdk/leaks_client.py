@@ -105,11 +105,20 @@ class LeaksClient:
             suspended_count=int(incident["suspendedCount"]),
         )
 
-    def incidents(self, dataset: str) -> list[Incident]:
-        ids = self.chain.call(
-            self.contract.functions.incidentsOfDataset(raw32(dataset_id(dataset)))
-        )
-        return [self.incident(int(i)) for i in ids]
+    def incidents(
+        self, dataset: str | None = None, *, offset: int = 0, limit: int = 100
+    ) -> list[Incident]:
+        """The incidents of one dataset, or every incident, in the order they were reported,
+        a page at a time."""
+        functions = self.contract.functions
+        if dataset is not None:
+            ids = [
+                int(i)
+                for i in self.chain.call(functions.incidentsOfDataset(raw32(dataset_id(dataset))))
+            ]
+        else:
+            ids = list(range(1, int(self.chain.call(functions.incidentCount())) + 1))
+        return [self.incident(i) for i in ids[offset : offset + limit]]
 
     def findings(self, incident_id: int) -> list[Finding]:
         return [
