@@ -232,12 +232,22 @@ class Chain:
                 return None
         raise LedgerTimeout(
             f"{name}: the same transaction, sent before as {tx_hash}, still waits to be final "
-            "and is not sent twice; it is included once the network finalizes blocks again"
+            "and is not sent twice; it is included once the network finalizes blocks again",
+            tx_hash=tx_hash,
         )
 
     def not_final(self, name: str, tx_hash: str) -> LedgerTimeout:
         """Why a sent transaction is not final yet, in the terms the node can tell."""
-        waited = f"{self.receipt_timeout:g} s"
+        return LedgerTimeout(
+            f"{name}: transaction {tx_hash} is not final after {self.receipt_timeout:g} s: "
+            f"{self.finality_trouble()}; it stays queued and may still be included, so look up "
+            "its receipt before sending it again",
+            tx_hash=tx_hash,
+        )
+
+    def finality_trouble(self) -> str:
+        """Why transactions wait, as far as the node can tell: how many validators it hears
+        from, against the quorum a block needs."""
         cause = "the network did not finalize it in time"
         try:
             status = self.raw_request("cityledger_consensusStatus", [])
@@ -255,11 +265,7 @@ class Chain:
                 )
         except (LedgerTransportError, KeyError, TypeError, ValueError):
             pass  # a node without cityledger's consensus status (anvil, geth, Besu)
-        return LedgerTimeout(
-            f"{name}: transaction {tx_hash} is not final after {waited}: {cause}; it stays "
-            "queued and may still be included, so look up its receipt before sending it again",
-            tx_hash=tx_hash,
-        )
+        return cause
 
     def _raise_mined_revert(self, fn: ContractFunction, signer: Signer, receipt: TxReceipt) -> None:
         """A transaction that passed its estimate but reverted when mined: replay it as a call

@@ -10,7 +10,7 @@ from web3.contract.contract import ContractFunction
 from web3.types import BlockIdentifier
 
 from cityledger.sdk.chain import Chain
-from cityledger.sdk.errors import ContractRevert, LedgerInputError
+from cityledger.sdk.errors import ContractRevert, LedgerInputError, LedgerRevert
 from cityledger.sdk.history import History, TopicFilter
 from cityledger.sdk.models import (
     CityId,
@@ -53,7 +53,12 @@ def with_grantor(chain: Chain, error: ContractRevert) -> ContractRevert:
         return error
     grantor = to_checksum_address(grantor)
     caller = "grantor" if chain.signer is not None and chain.signer.address == grantor else ""
-    return error.with_context(grantor=f"the grantor {grantor}", caller=caller)
+    try:
+        agency = chain.call_named(chain.contract("Consortium").functions.getAgency(grantor))
+        named = f"{agency['name']} ({grantor})"
+    except LedgerRevert:  # no longer an agency: its address says who
+        named = grantor
+    return error.with_context(grantor=f"the grantor {named}", caller=caller)
 
 
 class DatasetsClient:

@@ -106,10 +106,10 @@ class LeaksClient:
         )
 
     def incidents(
-        self, dataset: str | None = None, *, offset: int = 0, limit: int = 100
+        self, dataset: str | None = None, *, offset: int = 0, limit: int | None = 100
     ) -> list[Incident]:
         """The incidents of one dataset, or every incident, in the order they were reported,
-        a page at a time."""
+        a page at a time (all from `offset` when `limit` is None)."""
         functions = self.contract.functions
         if dataset is not None:
             ids = [
@@ -118,7 +118,7 @@ class LeaksClient:
             ]
         else:
             ids = list(range(1, int(self.chain.call(functions.incidentCount())) + 1))
-        return [self.incident(i) for i in ids[offset : offset + limit]]
+        return [self.incident(i) for i in ids[offset : None if limit is None else offset + limit]]
 
     def findings(self, incident_id: int) -> list[Finding]:
         return [
