@@ -1,4 +1,1 @@
-"""cityledger.cli"""
-
-# First, so that `cityledger node start` hashes with the C keccak backend it selects.
-import cityledger.node  # noqa: F401
+"""cityledger.cli: the `cityledger` command (main.py)."""

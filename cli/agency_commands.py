@@ -6,45 +6,42 @@ import typer
 
 from cityledger.cli import parsing
 from cityledger.cli.context import state
-from cityledger.cli.output import done, show_rows
-from cityledger.sdk.models import Agency
+from cityledger.cli.output import done, page_title, show_rows
+from cityledger.cli.views import AGENCY_COLUMNS, agency_view
 
-app = typer.Typer(help="Agencies of a city: register (city admin), list.", no_args_is_help=True)
-
-COLUMNS = ["name", "address", "roles", "active", "city_id"]
-
-
-def _row(agency: Agency) -> dict[str, object]:
-    return {
-        "name": agency.name,
-        "address": agency.address,
-        "roles": ",".join(agency.role_names).lower(),
-        "active": agency.active,
-        "city_id": agency.city_id,
-    }
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("register")
 def register(
     ctx: typer.Context,
-    address: str,
+    address: str = typer.Argument(..., help="The new agency's 0x address or key name."),
     name: str = typer.Option(..., "--name", help="The agency's public name."),
     roles: str = typer.Option(..., "--roles", help="Comma-separated: grantor,grantee,allocator."),
 ) -> None:
     """Register agency ADDRESS in the signer's city (signed by the city admin)."""
     cli = state(ctx)
-    agency = cli.ledger().consortium.register_agency(address, name, parsing.roles(roles))
-    done(f"registered {agency.name} ({agency.address})", _row(agency), cli.settings.json)
+    agency = cli.ledger().consortium.register_agency(
+        cli.address(address), name, parsing.roles(roles)
+    )
+    view = agency_view(cli.names(), agency)
+    done(f"registered {agency.name} of {view['city']} ({agency.address})", view, cli.settings.json)
 
 
 @app.command("list")
 def list_agencies(
     ctx: typer.Context,
-    city: str | None = typer.Option(None, "--city", help="One city (default: every member)."),
+    city: str | None = typer.Option(
+        None, "--city", help="One city, by name or id (default: every member)."
+    ),
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(100, "--limit", min=1),
 ) -> None:
-    """Agencies of one city, or of every member city."""
+    """Agencies of one city, or of every member city, a page at a time."""
     cli = state(ctx)
-    consortium = cli.ledger(signed=False).consortium
-    cities = [city] if city else [c.id for c in consortium.cities()]
-    rows = [_row(a) for c in cities for a in consortium.agencies(c)]
-    show_rows(rows, COLUMNS, cli.settings.json, title="agencies")
+    names = cli.names()
+    consortium = names.ledger.consortium
+    cities = [names.city(city)] if city else [c.id for c in consortium.cities()]
+    agencies = [a for c in cities for a in consortium.agencies(c)][offset : offset + limit]
+    rows = [agency_view(names, a) for a in agencies]
+    show_rows(rows, AGENCY_COLUMNS, cli.settings.json, title=page_title("agencies", offset, rows))

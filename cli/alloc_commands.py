@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from cityledger.cli import parsing
 from cityledger.cli.context import state
-from cityledger.cli.output import done, print_json, show_rows
+from cityledger.cli.output import done, jsonable, page_title, print_json, show_rows
 
-app = typer.Typer(
-    help="Resource allocation: pools, requests, rounds, history.", no_args_is_help=True
-)
+if TYPE_CHECKING:
+    from cityledger.cli.names import Names
+    from cityledger.sdk.models import Pool
+
+app = typer.Typer(no_args_is_help=True)
 pool_app = typer.Typer(help="Pools: create (city admin), list.", no_args_is_help=True)
 round_app = typer.Typer(
     help="Rounds: open, close (coordinator), approve or reject (members).", no_args_is_help=True
@@ -42,31 +46,51 @@ def create_pool(
 ) -> None:
     """Create a pool of RESOURCE coordinated by the signer's city (its admin signs)."""
     cli = state(ctx)
+    names = cli.names()
+    cities = [names.city(m.strip()) for m in members.split(",") if m.strip()]
     pool = cli.ledger().allocation.create_pool(
-        resource,
-        unit=unit,
-        capacity=capacity,
-        members=[m.strip() for m in members.split(",") if m.strip()],
-        rule=parsing.rule(rule),
+        resource, unit=unit, capacity=capacity, members=cities, rule=parsing.rule(rule)
     )
-    done(f"pool {pool.id}: {capacity} {unit} of {resource}", pool, cli.settings.json)
+    done(
+        f"pool {pool.id}: {capacity} {unit} of {resource}, coordinated by "
+        f"{names.city_name(pool.coordinator_city)} for "
+        + ", ".join(names.city_name(c) for c in pool.members),
+        _pool_view(names, pool),
+        cli.settings.json,
+    )
+
+
+def _pool_view(names: Names, pool: Pool) -> dict[str, Any]:
+    return {
+        **jsonable(pool),
+        "coordinator": names.city_name(pool.coordinator_city),
+        "member_names": [names.city_name(c) for c in pool.members],
+    }
 
 
 @pool_app.command("list")
-def list_pools(ctx: typer.Context) -> None:
-    """Every pool."""
+def list_pools(
+    ctx: typer.Context,
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(100, "--limit", min=1),
+) -> None:
+    """Every pool, a page at a time."""
     cli = state(ctx)
-    pools = cli.ledger(signed=False).allocation.pools()
-    columns = [
-        "id",
-        "resource_type",
-        "unit",
-        "capacity",
-        "allocated",
-        "default_rule",
-        "round_count",
-    ]
-    show_rows(pools, columns, cli.settings.json, title="pools")
+    names = cli.names()
+    pools = names.ledger.allocation.pools(offset=offset, limit=limit)
+    rows = [_pool_view(names, p) for p in pools]
+    columns = {
+        "id": "pool",
+        "resource_type": "resource",
+        "unit": "unit",
+        "capacity": "capacity",
+        "allocated": "allocated",
+        "coordinator": "coordinator",
+        "member_names": "members",
+        "default_rule": "rule",
+        "round_count": "rounds",
+    }
+    show_rows(rows, columns, cli.settings.json, title=page_title("pools", offset, rows))
 
 
 @app.command("request")
@@ -109,7 +133,8 @@ def close_round(ctx: typer.Context, pool_id: int) -> None:
     """Close the open round: the contract computes the allocation, members vote on it."""
     cli = state(ctx)
     round_ = cli.ledger().allocation.close_round(pool_id)
-    shares = ", ".join(f"{c[:10]}…: {a}" for c, a in round_.allocations)
+    names = cli.names()
+    shares = ", ".join(f"{names.city_name(c)} {a}" for c, a in round_.allocations)
     done(f"round {round_.id} closed; allocation {shares}", round_, cli.settings.json)
 
 
@@ -157,12 +182,16 @@ def history(ctx: typer.Context, pool_id: int) -> None:
     cli = state(ctx)
     allocation = cli.ledger(signed=False).allocation
     rounds = allocation.rounds(pool_id)
+    names = cli.names()
     if cli.settings.json:
         print_json(
             [
                 {
                     "round": r,
-                    "requests": allocation.requests(pool_id, r.id),
+                    "requests": [
+                        {**jsonable(q), "city": names.city_name(q.city_id)}
+                        for q in allocation.requests(pool_id, r.id)
+                    ],
                     "recomputed": allocation.expected_allocation(pool_id, r.id)
                     if r.allocations
                     else None,
@@ -174,13 +203,12 @@ def history(ctx: typer.Context, pool_id: int) -> None:
     show_rows(
         rounds, [c for c in ROUND_COLUMNS if c != "allocations"], False, title=f"pool {pool_id}"
     )
-    consortium = cli.ledger(signed=False).consortium
     for r in rounds:
         given = dict(r.allocations)
         recomputed = allocation.expected_allocation(pool_id, r.id) if r.allocations else []
         rows = [
             {
-                "city": consortium.city(q.city_id).name,
+                "city": names.city_name(q.city_id),
                 "requested": q.amount,
                 "priority": q.priority,
                 "allocated": given.get(q.city_id),

@@ -5,24 +5,28 @@ from __future__ import annotations
 import typer
 
 from cityledger.cli.context import state
-from cityledger.cli.output import done, show_rows
+from cityledger.cli.output import done, page_title, show_rows
 
-app = typer.Typer(
-    help="Member cities: propose admission or removal, vote, list.", no_args_is_help=True
-)
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("propose-admit")
 def propose_admit(
     ctx: typer.Context,
     name: str,
-    admin: str = typer.Option(..., "--admin", help="The new city's admin account."),
-    validator: str = typer.Option(..., "--validator", help="The new city's validator address."),
+    admin: str = typer.Option(
+        ..., "--admin", help="The new city's admin account: 0x address or key name."
+    ),
+    validator: str = typer.Option(
+        ..., "--validator", help="The new city's validator: 0x address or key name."
+    ),
     region: str = typer.Option("", "--region", help="Region label (at most 32 ASCII bytes)."),
 ) -> None:
     """Propose admitting city NAME (signed by a member city's admin); prints the proposal id."""
     cli = state(ctx)
-    proposal_id = cli.ledger().consortium.propose_admit(name, admin, validator, region)
+    proposal_id = cli.ledger().consortium.propose_admit(
+        name, cli.address(admin), cli.address(validator), region
+    )
     result = {"proposalId": proposal_id, "kind": "AdmitCity", "city": name}
     done(f"proposal {proposal_id}: admit {name}", result, cli.settings.json)
 
@@ -31,9 +35,12 @@ def propose_admit(
 def propose_remove(ctx: typer.Context, city: str) -> None:
     """Propose removing CITY (name or id); prints the proposal id."""
     cli = state(ctx)
-    proposal_id = cli.ledger().consortium.propose_remove(city)
-    result = {"proposalId": proposal_id, "kind": "RemoveCity", "city": city}
-    done(f"proposal {proposal_id}: remove {city}", result, cli.settings.json)
+    names = cli.names()
+    cid = names.city(city)
+    proposal_id = cli.ledger().consortium.propose_remove(cid)
+    name = names.city_name(cid)
+    result = {"proposalId": proposal_id, "kind": "RemoveCity", "city": name, "cityId": cid}
+    done(f"proposal {proposal_id}: remove {name}", result, cli.settings.json)
 
 
 @app.command("vote")
@@ -54,22 +61,29 @@ def vote(ctx: typer.Context, proposal_id: int) -> None:
     done(message + (", executed" if executed else ""), result, cli.settings.json)
 
 
+OffsetOption = typer.Option(0, "--offset", min=0)
+LimitOption = typer.Option(100, "--limit", min=1)
+
+
 @app.command("list")
 def list_cities(
     ctx: typer.Context,
     all_cities: bool = typer.Option(False, "--all", help="Include removed cities."),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
 ) -> None:
-    """The member cities."""
+    """The member cities, a page at a time."""
     cli = state(ctx)
-    cities = cli.ledger(signed=False).consortium.cities(include_removed=all_cities)
-    columns = ["name", "status", "admin", "validator", "region", "admitted_at", "id"]
-    show_rows(cities, columns, cli.settings.json, title="cities")
+    found = cli.ledger(signed=False).consortium.cities(include_removed=all_cities)
+    cities = found[offset : offset + limit]
+    columns = ["name", "status", "region", "admitted_at", "admin", "validator", "id"]
+    show_rows(cities, columns, cli.settings.json, title=page_title("cities", offset, cities))
 
 
 @app.command("proposals")
-def proposals(ctx: typer.Context) -> None:
-    """Every governance proposal and its tally."""
+def proposals(ctx: typer.Context, offset: int = OffsetOption, limit: int = LimitOption) -> None:
+    """Every governance proposal and its tally, a page at a time."""
     cli = state(ctx)
-    rows = cli.ledger(signed=False).consortium.proposals()
+    rows = cli.ledger(signed=False).consortium.proposals(offset=offset, limit=limit)
     columns = ["id", "kind", "name", "status", "votes", "needed", "deadline"]
-    show_rows(rows, columns, cli.settings.json, title="proposals")
+    show_rows(rows, columns, cli.settings.json, title=page_title("proposals", offset, rows))

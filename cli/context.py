@@ -1,4 +1,8 @@
-"""What every command needs: the resolved settings, the signer named by --key, and a Ledger."""
+"""What every command needs: the resolved settings, the signer named by --key, and a Ledger.
+
+The SDK (web3, the contracts' ABIs) is imported when a command first asks for a ledger or a
+signer, not when the command line is parsed.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,20 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from eth_utils import is_address
 
 from cityledger.cli.settings import ENV_PASSPHRASE, Settings
-from cityledger.sdk import Ledger, Signer
-from cityledger.sdk.errors import LedgerError
-from cityledger.sdk.signers import KeystoreError, keystore_address, load_keystore
+
+if TYPE_CHECKING:
+    from cityledger.cli.names import Names
+    from cityledger.sdk.ledger import Ledger
+    from cityledger.sdk.signers import Signer
+
+PENDING_FILE = "pending-transactions.json"  # in the CLI's home: writes not final yet
 
 
 class CliError(Exception):
@@ -59,42 +67,63 @@ def fingerprint_errors() -> Iterator[None]:
 @dataclass
 class CliState:
     settings: Settings
+    _ledgers: dict[bool, Ledger] = field(default_factory=dict)
+    _names: Names | None = None
 
     def keystore_path(self, name: str) -> Path:
         if not name or "/" in name or name.startswith("."):
             raise CliError(f"invalid key name {name!r}")
         return self.settings.keys_dir / f"{name}.json"
 
+    def key_names(self) -> list[str]:
+        return sorted(p.stem for p in self.settings.keys_dir.glob("*.json"))
+
+    def key_address(self, name: str) -> str | None:
+        """The address of the stored key `name` (no passphrase: keystores declare it), or None
+        if there is no such key."""
+        from cityledger.sdk.signers import keystore_address
+
+        if not name or "/" in name or name.startswith("."):
+            return None
+        path = self.settings.keys_dir / f"{name}.json"
+        return keystore_address(path) if path.exists() else None
+
     def address(self, name_or_address: str) -> str:
-        """An 0x address as given, or the address of a stored key by its name (no passphrase:
-        keystores declare their address)."""
+        """An 0x address as given, or the address of a stored key by its name: for an account
+        the chain does not know yet (an agency to register, a new city's admin)."""
+        from eth_utils import is_address
+
         if name_or_address.startswith("0x"):
             if not is_address(name_or_address):
-                raise CliError(f"{name_or_address!r} is not a valid 0x address")
+                raise CliError(f"{name_or_address!r} is not a valid 0x address (40 hex digits)")
             return name_or_address
-        path = self.keystore_path(name_or_address)
-        if not path.exists():
+        address = self.key_address(name_or_address)
+        if address is None:
             raise CliError(
-                f"{name_or_address!r} is not an 0x address, nor a key in {self.settings.keys_dir}"
+                f"{name_or_address!r} is not an 0x address, nor a key in {self.settings.keys_dir} "
+                "(see `cityledger key list`)"
             )
-        try:
-            return keystore_address(path)
-        except KeystoreError as exc:
-            raise CliError(str(exc)) from None
+        return address
 
     def signer(self) -> Signer:
+        from cityledger.sdk.signers import load_keystore
+
         name = self.settings.key
         if name is None:
             raise CliError("this command signs: name a key with --key NAME (or CITYLEDGER_KEY)")
         path = self.keystore_path(name)
         if not path.exists():
             raise CliError(f"no key named {name!r} in {self.settings.keys_dir} (see `key list`)")
-        try:
-            return load_keystore(path, passphrase(f"Passphrase for key {name}"))
-        except KeystoreError as exc:
-            raise CliError(str(exc)) from None
+        return load_keystore(path, passphrase(f"Passphrase for key {name}"))
 
     def ledger(self, *, signed: bool = True) -> Ledger:
+        """A connection to the node, with the signer of --key when `signed`; writes not final
+        in time are remembered in the CLI's home, so that running the same command again waits
+        for them instead of sending them twice."""
+        if signed in self._ledgers:
+            return self._ledgers[signed]
+        from cityledger.sdk.ledger import Ledger
+
         signer = self.signer() if signed else None
         settings = self.settings
         if settings.manifest is None and settings.consortium is None:
@@ -102,16 +131,25 @@ class CliState:
                 "where are the contracts? give --manifest FILE or --consortium ADDRESS "
                 "(or CITYLEDGER_MANIFEST / CITYLEDGER_CONSORTIUM, or the config file)"
             )
-        try:
-            return Ledger.connect(
-                settings.rpc,
-                signer,
-                manifest=settings.manifest,
-                consortium=settings.consortium,
-                tls_ca=settings.gateway_ca,
-            )
-        except LedgerError as exc:
-            raise CliError(f"cannot connect to {settings.rpc}: {exc}") from None
+        self._ledgers[signed] = Ledger.connect(
+            settings.rpc,
+            signer,
+            manifest=settings.manifest,
+            consortium=settings.consortium,
+            tls_ca=settings.gateway_ca,
+            receipt_timeout=settings.wait,
+            pending_file=settings.home / PENDING_FILE,
+        )
+        return self._ledgers[signed]
+
+    def names(self) -> Names:
+        """The chain's names of datasets, cities, agencies and grants (read once a run)."""
+        if self._names is None:
+            from cityledger.cli.names import Names
+
+            ledger = next(iter(self._ledgers.values()), None) or self.ledger(signed=False)
+            self._names = Names(self, ledger)
+        return self._names
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -119,3 +157,10 @@ def state(ctx: typer.Context) -> CliState:
     if not isinstance(obj, CliState):
         raise CliError("internal: the CLI's settings were not initialised")
     return obj
+
+
+def wants_json(ctx: typer.Context) -> bool:
+    """--json was given; False where a group runs on its own (`python -m cityledger.node`),
+    without the top command's options."""
+    obj = ctx.find_root().obj
+    return isinstance(obj, CliState) and obj.settings.json

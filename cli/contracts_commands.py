@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cityledger.cli.context import CliError, state
+from cityledger.cli.output import console, print_json
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS, load_artifact
-from cityledger.contracts.compiler import (
-    CompileError,
-    compare_with_committed,
-    compile_all,
-    write_artifacts,
-)
 
-app = typer.Typer(
-    help="The five system contracts: list, build (needs npm solc), check.", no_args_is_help=True
-)
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("list")
-def list_contracts(
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
+def list_contracts(ctx: typer.Context) -> None:
     """Show the committed artifacts: size, functions, events, errors, compiler."""
     rows = []
     for name in SYSTEM_CONTRACTS:
@@ -42,8 +31,8 @@ def list_contracts(
                 "sourceHash": artifact.source_hash,
             }
         )
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+    if state(ctx).settings.json:
+        print_json(rows)
         return
     table = Table(title="cityledger system contracts (contracts/build)")
     for column in ("contract", "runtime bytes", "functions", "events", "errors", "compiler"):
@@ -59,30 +48,37 @@ def list_contracts(
             str(row["errors"]),
             str(row["compiler"]),
         )
-    Console().print(table)
+    console().print(table)
 
 
 @app.command()
-def build() -> None:
+def build(ctx: typer.Context) -> None:
     """Compile every contracts/*.sol offline and rewrite contracts/build/*.json."""
+    from cityledger.contracts.compiler import CompileError, compile_all, write_artifacts
+
     try:
-        for path in write_artifacts(compile_all()):
-            typer.echo(f"wrote {path}")
+        written = [str(path) for path in write_artifacts(compile_all())]
     except CompileError as exc:
-        typer.echo(f"compile failed: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise CliError(f"compile failed: {exc}") from None
+    if state(ctx).settings.json:
+        print_json({"written": written})
+        return
+    for path in written:
+        typer.echo(f"wrote {path}")
 
 
 @app.command()
-def check() -> None:
+def check(ctx: typer.Context) -> None:
     """Fail, naming the contract, if a committed artifact no longer matches its source."""
+    from cityledger.contracts.compiler import CompileError, compare_with_committed, compile_all
+
     try:
         problems = compare_with_committed(compile_all())
     except CompileError as exc:
-        typer.echo(f"compile failed: {exc}", err=True)
-        raise typer.Exit(1) from None
-    for problem in problems:
-        typer.echo(f"stale artifact: {problem}", err=True)
+        raise CliError(f"compile failed: {exc}") from None
     if problems:
-        raise typer.Exit(1)
+        raise CliError("stale artifacts: " + "; ".join(map(str, problems)))
+    if state(ctx).settings.json:
+        print_json({"artifacts": len(SYSTEM_CONTRACTS), "matchSources": True})
+        return
     typer.echo(f"all {len(SYSTEM_CONTRACTS)} artifacts match their sources")

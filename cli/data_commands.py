@@ -14,10 +14,7 @@ from cityledger.cli.owner_options import SchemaOption, SecretOption
 from cityledger.sdk.deliveries_client import format_of
 from cityledger.sdk.delivery import FORMATS, Condition, DeliveryError, Format
 
-app = typer.Typer(
-    help="Data under grants: fetch a marked copy, mark one to hand over, a dataset's secret.",
-    no_args_is_help=True,
-)
+app = typer.Typer(no_args_is_help=True)
 
 
 def _format(text: str | None) -> Format | None:
@@ -64,9 +61,9 @@ def fetch(
         conditions = [Condition.parse(text) for text in where or []]
     except DeliveryError as exc:
         raise typer.BadParameter(str(exc), param_hint="--where") from None
-    names = _names(fields)
+    grant = cli.names().grant(grant_id)
     delivery = cli.ledger().deliveries.fetch(
-        grant_id, out, fields=names, where=conditions, format=_format(format), sealed=sealed
+        grant, out, fields=_names(fields), where=conditions, format=_format(format), sealed=sealed
     )
     receipt = delivery.receipt
     message = (
@@ -110,7 +107,7 @@ def mark(
 
     cli = state(ctx)
     ledger = cli.ledger()
-    grant = ledger.grants.get(grant_id)
+    grant = ledger.grants.get(cli.names().grant(grant_id))
     if grant.grantor != ledger.address:
         raise CliError(
             f"grant {grant.id} was offered by {grant.grantor}, not by the signing key "

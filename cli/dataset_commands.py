@@ -8,15 +8,12 @@ from typing import Annotated
 import typer
 
 from cityledger.cli.context import CliError, state
-from cityledger.cli.output import done, jsonable, show, show_rows
+from cityledger.cli.output import done, page_title, show, show_rows
+from cityledger.cli.views import DATASET_COLUMNS, DATASET_FIELDS, dataset_view
 from cityledger.sdk.models import Sensitivity
 from cityledger.sdk.schema import DatasetSchema, SchemaError
 
-app = typer.Typer(
-    help="Datasets: register and set-gateway (their owner), list, show.", no_args_is_help=True
-)
-
-COLUMNS = ["id", "owner", "sensitivity", "field_count", "registered_at"]
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("register")
@@ -40,16 +37,20 @@ def register(
     cli = state(ctx)
     if (schema is None) == (schema_file is None):
         raise CliError("give exactly one of --schema or --schema-file")
+    level = sensitivity.upper()
+    if level not in Sensitivity.__members__:
+        choices = ", ".join(s.name.lower() for s in Sensitivity)
+        raise CliError(f"unknown sensitivity {sensitivity!r} (choose from {choices})")
     text, count = _schema(
         schema if schema is not None else Path(str(schema_file)).read_text(), fields
     )
-    level = sensitivity.upper()
-    if level not in Sensitivity.__members__:
-        raise CliError(f"unknown sensitivity {sensitivity!r}")
     dataset = cli.ledger().datasets.register(
         name, schema=text, field_count=count, sensitivity=Sensitivity[level]
     )
-    done(f"registered dataset {name}: {dataset.id}", dataset, cli.settings.json)
+    view = dataset_view(cli.names(), dataset)
+    done(
+        f"registered dataset {name} of {view['owner_name']}: {dataset.id}", view, cli.settings.json
+    )
 
 
 def _schema(text: str, fields: int | None) -> tuple[str, int]:
@@ -74,17 +75,22 @@ def set_gateway(
     ctx: typer.Context,
     dataset: str,
     gateway: str = typer.Option(
-        ..., "--gateway", help="The gateway agency: 0x address or key name (0x0 withdraws)."
+        ...,
+        "--gateway",
+        help="The gateway agency: registered name, key name or 0x address (0x0 withdraws).",
     ),
     url: str = typer.Option("", "--url", help="The gateway's https:// URL (empty to withdraw)."),
 ) -> None:
     """Designate the gateway that serves DATASET and alone records its deliveries (the
     dataset's owner signs; the gateway is a GATEWAY agency of the owner's city)."""
     cli = state(ctx)
-    address = "0x" + "00" * 20 if gateway in ("0x0", "0x") else cli.address(gateway)
-    designation = cli.ledger().datasets.set_gateway(dataset, address, url)
+    names = cli.names()
+    ident = names.dataset(dataset)
+    address = "0x" + "00" * 20 if gateway in ("0x0", "0x") else names.agency(gateway)
+    designation = cli.ledger().datasets.set_gateway(ident, address, url)
     message = (
-        f"dataset {dataset} is served by {designation.gateway} at {designation.url}"
+        f"dataset {dataset} is served by {names.agency_name(designation.gateway)} "
+        f"({designation.gateway}) at {designation.url}"
         if designation.designated
         else f"dataset {dataset} has no gateway"
     )
@@ -94,21 +100,27 @@ def set_gateway(
 @app.command("list")
 def list_datasets(
     ctx: typer.Context,
-    offset: int = typer.Option(0, "--offset"),
-    limit: int = typer.Option(100, "--limit"),
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(100, "--limit", min=1),
 ) -> None:
     """Registered datasets, a page at a time."""
     cli = state(ctx)
-    datasets = cli.ledger(signed=False).datasets.list(offset=offset, limit=limit)
-    show_rows(datasets, COLUMNS, cli.settings.json, title="datasets")
+    names = cli.names()
+    rows = [dataset_view(names, d) for d in names.ledger.datasets.list(offset=offset, limit=limit)]
+    show_rows(rows, DATASET_COLUMNS, cli.settings.json, title=page_title("datasets", offset, rows))
 
 
 @app.command("show")
 def show_dataset(ctx: typer.Context, dataset: str) -> None:
-    """One dataset, by name or 0x id."""
+    """One dataset, by name or 0x id: its owner, city, schema hash and gateway."""
     cli = state(ctx)
-    ledger = cli.ledger(signed=False)
-    found = ledger.datasets.get(dataset)
-    designation = ledger.datasets.gateway(found.id)
-    shown = {**jsonable(found), "gateway": designation.gateway, "gateway_url": designation.url}
-    show(shown, cli.settings.json, title="dataset")
+    names = cli.names()
+    found = names.ledger.datasets.get(names.dataset(dataset))
+    designation = names.ledger.datasets.gateway(found.id)
+    shown = {
+        **dataset_view(names, found),
+        "gateway": designation.gateway,
+        "gateway_name": names.agency_name(designation.gateway) if designation.designated else None,
+        "gateway_url": designation.url,
+    }
+    show(shown, cli.settings.json, title="dataset", fields=DATASET_FIELDS)

@@ -3,7 +3,13 @@ words, and the CLI adds which of its commands or options fixes it."""
 
 from __future__ import annotations
 
-from cityledger.sdk.errors import ContractRevert, MissingSigner
+from cityledger.sdk.errors import (
+    ContractRevert,
+    GatewayUnreachable,
+    LedgerTimeout,
+    LedgerTransportError,
+    MissingSigner,
+)
 
 # By the contract's custom error name.
 _REVERT_HINTS = {
@@ -23,6 +29,13 @@ _REVERT_HINTS = {
 def hint_for(error: BaseException) -> str | None:
     if isinstance(error, MissingSigner):
         return "give a key with --key NAME or $CITYLEDGER_KEY (`cityledger key list`)"
+    if isinstance(error, LedgerTimeout) and error.tx_hash is not None:
+        return (
+            f"see whether it is final with `cityledger tx show {error.tx_hash}`, or run the same "
+            "command again: it waits for this transaction and does not send it twice"
+        )
+    if isinstance(error, LedgerTransportError) and not isinstance(error, GatewayUnreachable):
+        return "the node is named by --rpc, $CITYLEDGER_RPC or the config file's rpc"
     if isinstance(error, ContractRevert):
         return _REVERT_HINTS.get(error.error_name)
     return None

@@ -13,7 +13,7 @@ from cityledger.cli.output import done, show, show_rows
 from cityledger.sdk import Signer
 from cityledger.sdk.signers import DEFAULT_SCRYPT_N, keystore_address, save_keystore
 
-app = typer.Typer(help="Encrypted signing keys: create, import, list, show.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 SCRYPT_HELP = "scrypt cost n (a power of two); lower it only for throwaway test keys."
 

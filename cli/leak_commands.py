@@ -10,15 +10,18 @@ from typing import Annotated
 import typer
 
 from cityledger.cli.context import CliError, fingerprint_errors, require_data_extra, state
-from cityledger.cli.output import done, print_json, show, show_rows
+from cityledger.cli.output import done, page_title, print_json, show, show_rows
 from cityledger.cli.owner_options import SchemaOption, SecretOption, SourceOption
-from cityledger.sdk.models import IncidentStatus, hex32
-
-app = typer.Typer(
-    help="Leak accountability: register-delivery, report, status, trace, reveal, attribute, "
-    "suspend, show.",
-    no_args_is_help=True,
+from cityledger.cli.views import (
+    FINDING_COLUMNS,
+    INCIDENT_COLUMNS,
+    INCIDENT_FIELDS,
+    finding_view,
+    incident_view,
 )
+from cityledger.sdk.models import IncidentStatus
+
+app = typer.Typer(no_args_is_help=True)
 
 # The method label `register-delivery` and `attribute` use unless told: marks made by other tools.
 OTHER_METHOD = "canary+ak-v1"
@@ -41,10 +44,11 @@ def register_delivery(
 ) -> None:
     """Commit to the fingerprint of a copy delivered under GRANT_ID (the grantor)."""
     cli = state(ctx)
+    grant = cli.names().grant(grant_id)
     delivery = cli.ledger().leaks.register_delivery(
-        grant_id, commitment=commitment, method=method, records=records
+        grant, commitment=commitment, method=method, records=records
     )
-    done(f"delivery #{delivery.index} of {grant_id} registered", delivery, cli.settings.json)
+    done(f"delivery #{delivery.index} of grant {grant} registered", delivery, cli.settings.json)
 
 
 @app.command("report")
@@ -61,8 +65,32 @@ def report(
         evidence = evidence_file.read_bytes()
     except FileNotFoundError:
         raise CliError(f"no evidence file {evidence_file}") from None
-    incident = cli.ledger().leaks.report(dataset, evidence=evidence)
-    done(f"incident {incident.id} reported", incident, cli.settings.json)
+    names = cli.names()
+    incident = cli.ledger().leaks.report(names.dataset(dataset), evidence=evidence)
+    view = incident_view(names, incident)
+    done(f"incident {incident.id} reported: a leak of {view['dataset']}", view, cli.settings.json)
+
+
+@app.command("list")
+def list_incidents(
+    ctx: typer.Context,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="One dataset's incidents: name or id.")
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+) -> None:
+    """Reported incidents, of one dataset or all, in the order they were reported, a page at
+    a time: the dataset, the status, who reported it, its findings and suspensions."""
+    cli = state(ctx)
+    names = cli.names()
+    found = names.ledger.leaks.incidents(
+        names.dataset(dataset) if dataset else None, offset=offset, limit=limit
+    )
+    rows = [incident_view(names, i) for i in found]
+    show_rows(
+        rows, INCIDENT_COLUMNS, cli.settings.json, title=page_title("incidents", offset, rows)
+    )
 
 
 @app.command("trace")
@@ -206,10 +234,21 @@ def attribute(
     if reveal is None:
         if grant_id is None or score is None:
             raise CliError("give GRANT_ID and --score, or --reveal and --evidence")
+        names = cli.names()
         finding = cli.ledger().leaks.attribute(
-            incident_id, grant_id, score=score, method=method or OTHER_METHOD, details=details
+            incident_id,
+            names.grant(grant_id),
+            score=score,
+            method=method or OTHER_METHOD,
+            details=details,
         )
-        done(f"finding #{finding.index} on incident {incident_id}", finding, cli.settings.json)
+        view = finding_view(names, finding)
+        done(
+            f"finding #{finding.index} on incident {incident_id}: grant {finding.grant_id} "
+            f"({view['grantee_name']}), score {finding.score} ({finding.method})",
+            view,
+            cli.settings.json,
+        )
         return
     if evidence is None or score is not None or method is not None or details:
         raise CliError(
@@ -222,7 +261,7 @@ def attribute(
 
     with fingerprint_errors():
         named = Reveal.load(reveal).grant
-        if grant_id is not None and named.grant_id != hex32(grant_id):
+        if grant_id is not None and named.grant_id != cli.names().grant(grant_id):
             raise CliError(f"the reveal is of grant {named.grant_id}, not of {grant_id}")
         finding, checked = record_finding(cli.ledger(), incident_id, evidence, reveal)
     message = (
@@ -237,9 +276,13 @@ def attribute(
 def suspend(ctx: typer.Context, incident_id: int, grant_ids: list[str]) -> None:
     """Suspend the grants implicated in an incident (an auditor)."""
     cli = state(ctx)
-    incident = cli.ledger().leaks.suspend_implicated(incident_id, grant_ids)
+    names = cli.names()
+    grants = [names.grant(g) for g in grant_ids]
+    incident = cli.ledger().leaks.suspend_implicated(incident_id, grants)
     done(
-        f"suspended {len(grant_ids)} grants for incident {incident_id}", incident, cli.settings.json
+        f"suspended {len(grants)} grants for incident {incident_id}",
+        incident_view(names, incident),
+        cli.settings.json,
     )
 
 
@@ -263,25 +306,28 @@ def status(
             "investigating, attributed, unattributed or dismissed"
         ) from None
     incident = cli.ledger().leaks.set_status(incident_id, chosen, reason)
-    done(f"incident {incident_id} is {incident.status.name.lower()}", incident, cli.settings.json)
+    done(
+        f"incident {incident_id} is {incident.status}",
+        incident_view(cli.names(), incident),
+        cli.settings.json,
+    )
 
 
 @app.command("show")
 def show_incident(ctx: typer.Context, incident_id: int) -> None:
-    """An incident with its findings and suspended grants."""
+    """An incident with its findings (whose copy the leaked data came from) and the grants it
+    suspended, by name."""
     cli = state(ctx)
-    leaks = cli.ledger(signed=False).leaks
-    incident = leaks.incident(incident_id)
-    findings = leaks.findings(incident_id)
+    names = cli.names()
+    leaks = names.ledger.leaks
+    incident = incident_view(names, leaks.incident(incident_id))
+    findings = [finding_view(names, f) for f in leaks.findings(incident_id)]
     suspended = leaks.suspended_grants(incident_id)
     if cli.settings.json:
         print_json({"incident": incident, "findings": findings, "suspendedGrants": suspended})
         return
-    show(incident, False, title=f"incident {incident_id}")
-    show_rows(
-        findings,
-        ["index", "grant_id", "score", "method", "auditor", "recorded_at"],
-        False,
-        title="findings",
-    )
-    show_rows([{"grant": g} for g in suspended], ["grant"], False, title="suspended grants")
+    show(incident, False, title=f"incident {incident_id}", fields=INCIDENT_FIELDS)
+    show_rows(findings, FINDING_COLUMNS, False, title="findings")
+    grants = [names.ledger.grants.get(g) for g in suspended]
+    rows = [{"grant": g.id, "grantee": names.agency_name(g.grantee)} for g in grants]
+    show_rows(rows, ["grant", "grantee"], False, title="suspended grants")

@@ -1,4 +1,8 @@
-"""The `cityledger` command: a thin layer over the SDK, and over the node for `node`/`testnet`."""
+"""The `cityledger` command: a thin layer over the SDK, and over the node for `node`/`testnet`.
+
+Each group is imported when the command line names it (lazy_group.py): `--help`, `--version`
+and `key list` never load web3, py-evm or pyarrow.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +13,108 @@ from typing import Annotated
 import typer
 from typer._click.exceptions import NoArgsIsHelpError  # typer vendors its own click
 
-from cityledger.cli import (
-    access_commands,
-    agency_commands,
-    alloc_commands,
-    audit_commands,
-    city_commands,
-    contracts_commands,
-    data_commands,
-    dataset_commands,
-    finding_commands,
-    grant_commands,
-    key_commands,
-    leak_commands,
+from cityledger.cli.global_options import hoisted
+from cityledger.cli.lazy_group import LazyGroup, Subcommand
+
+_CLI = "cityledger.cli."
+SUBCOMMANDS = (
+    # Agencies, auditors and cities (over the SDK).
+    Subcommand("key", "Encrypted signing keys: create, import, list, show.", _CLI + "key_commands"),
+    Subcommand(
+        "city",
+        "Member cities: propose admission or removal, vote, list, proposals.",
+        _CLI + "city_commands",
+    ),
+    Subcommand(
+        "agency", "Agencies of a city: register (city admin), list.", _CLI + "agency_commands"
+    ),
+    Subcommand(
+        "dataset",
+        "Datasets: register and set-gateway (their owner), list, show.",
+        _CLI + "dataset_commands",
+    ),
+    Subcommand(
+        "grant",
+        "Grants: offer (offline), accept, submit, revoke, suspend, reinstate, show, list.",
+        _CLI + "grant_commands",
+    ),
+    Subcommand(
+        "access", "Access records and log anchors: record, list, anchor.", _CLI + "access_commands"
+    ),
+    Subcommand(
+        "audit",
+        "Audit trails: who had a dataset, trace what happened, prove it trusting no node, "
+        "verify anchored logs and findings.",
+        _CLI + "audit_commands",
+        also=(
+            ("verify-finding", _CLI + "finding_commands:verify_finding"),
+            ("who-had", _CLI + "who_had:who_had"),
+        ),
+    ),
+    Subcommand(
+        "leak",
+        "Leak accountability: register-delivery, report, list, status, trace, reveal, "
+        "attribute, suspend, show.",
+        _CLI + "leak_commands",
+    ),
+    Subcommand(
+        "data",
+        "Data under grants: fetch a marked copy, mark one to hand over, a dataset's secret.",
+        _CLI + "data_commands",
+    ),
+    Subcommand(
+        "alloc", "Resource allocation: pools, requests, rounds, history.", _CLI + "alloc_commands"
+    ),
+    Subcommand(
+        "tx", "Transactions: whether one is final, and what it recorded.", _CLI + "tx_commands"
+    ),
+    # Contract artifacts.
+    Subcommand(
+        "contracts",
+        "The five system contracts: list, build (needs npm solc), check.",
+        _CLI + "contracts_commands",
+    ),
+    # Running the network.
+    Subcommand(
+        "node", "Run a cityledger chain node.", "cityledger.node.cli", extra="node", runs="a node"
+    ),
+    Subcommand(
+        "testnet",
+        "A local network of city validators on this machine: up, status, down.",
+        "cityledger.testnet.cli",
+        extra="node,gateway",
+        runs="nodes and data gateways",
+    ),
+    # Serving data under grants.
+    Subcommand(
+        "gateway",
+        "The data gateway a grantor agency runs.",
+        "cityledger.gateway.cli",
+        extra="gateway",
+        runs="a data gateway",
+    ),
 )
-from cityledger.cli.context import CliError, CliState
-from cityledger.cli.hints import hint_for
-from cityledger.cli.settings import SettingsError, resolve
-from cityledger.sdk.errors import LedgerError
-from cityledger.sdk.manifest import ManifestError
-from cityledger.sdk.offers import OfferError
-from cityledger.sdk.signers import KeystoreError
+
+
+class Commands(LazyGroup):
+    subcommands = SUBCOMMANDS
+
 
 app = typer.Typer(
     name="cityledger",
+    cls=Commands,
     help="Cross-city data-access grants, leak-traceable audit trails and regional allocation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"cityledger {version('cityledger')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -51,90 +129,42 @@ def global_options(
     consortium: str | None = typer.Option(
         None, "--consortium", help="Consortium address, if no manifest ($CITYLEDGER_CONSORTIUM)."
     ),
+    wait: float | None = typer.Option(
+        None, "--wait", help="Seconds a write waits to be final (default 60; $CITYLEDGER_WAIT)."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
-    """Settings come from these options, then environment variables, then the config file
-    (~/.config/cityledger/config.toml or $CITYLEDGER_CONFIG; keys: rpc, key, manifest,
-    consortium, home, gateway_ca)."""
+    """Settings come from these options (before or after the command), then environment
+    variables, then the config file (~/.config/cityledger/config.toml or $CITYLEDGER_CONFIG;
+    keys: rpc, key, manifest, consortium, wait, home, gateway_ca, trust)."""
+    from cityledger.cli.context import CliState
+    from cityledger.cli.settings import resolve
+
     ctx.obj = CliState(
-        resolve(rpc=rpc, key=key, as_json=as_json, manifest=manifest, consortium=consortium)
-    )
-
-
-# Agencies, auditors and cities (over the SDK).
-app.add_typer(key_commands.app, name="key")
-app.add_typer(city_commands.app, name="city")
-app.add_typer(agency_commands.app, name="agency")
-app.add_typer(dataset_commands.app, name="dataset")
-app.add_typer(grant_commands.app, name="grant")
-app.add_typer(access_commands.app, name="access")
-app.add_typer(audit_commands.app, name="audit")
-audit_commands.app.command("verify-finding")(finding_commands.verify_finding)
-app.add_typer(leak_commands.app, name="leak")
-app.add_typer(data_commands.app, name="data")
-app.add_typer(alloc_commands.app, name="alloc")
-# Contract artifacts.
-app.add_typer(contracts_commands.app, name="contracts")
-
-
-def _stand_in(name: str, runs: str, extra: str, missing: str) -> None:
-    """Registers `name` as a command that explains itself, where only the SDK's dependencies
-    are installed: whatever follows it, it says what to install."""
-
-    @app.command(
-        name,
-        help=f"(needs cityledger[{extra}]: {missing} is not installed)",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        add_help_option=False,
-    )
-    def unavailable() -> None:
-        raise CliError(
-            f"`cityledger {name}` runs {runs}, whose dependencies are not installed "
-            f"({missing} is missing): pip install 'cityledger[{extra}]'"
+        resolve(
+            rpc=rpc,
+            key=key,
+            as_json=as_json,
+            manifest=manifest,
+            consortium=consortium,
+            wait=wait,
         )
-
-
-# Running the network.
-try:
-    from cityledger.node import cli as node_cli
-
-    app.add_typer(node_cli.app, name="node")
-except ModuleNotFoundError as exc:  # an SDK-only install: py-evm, plyvel or uvicorn absent
-    _stand_in("node", "a node", "node", str(exc.name))
-try:  # a local network runs nodes and data gateways
-    from cityledger.testnet import cli as testnet_cli
-
-    app.add_typer(testnet_cli.app, name="testnet")
-except ModuleNotFoundError as exc:
-    _stand_in("testnet", "nodes and data gateways", "node,gateway", str(exc.name))
-
-# Serving data under grants.
-try:
-    from cityledger.gateway import cli as gateway_cli
-
-    app.add_typer(gateway_cli.app, name="gateway")
-except ModuleNotFoundError as exc:  # without the gateway extra: fastapi, duckdb, pyarrow absent
-    _stand_in("gateway", "a data gateway", "gateway", str(exc.name))
-
-# Failures that mean "this did not happen, here is why": one line on stderr, exit 1.
-EXPECTED_FAILURES = (
-    CliError,
-    LedgerError,
-    OfferError,
-    KeystoreError,
-    ManifestError,
-    SettingsError,
-    OSError,
-    ValueError,  # malformed input the SDK checks locally (ids, addresses, hex)
-)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    )
 
 
 def main() -> None:
     try:
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        assert isinstance(command, Commands)
+        code = command.main(
+            args=hoisted(sys.argv[1:], command), prog_name="cityledger", standalone_mode=False
+        )
     except NoArgsIsHelpError as exc:  # a bare group name: its help, as click would show it
         typer.echo(exc.format_message())
         sys.exit(0)
@@ -142,11 +172,16 @@ def main() -> None:
         typer.echo("error: aborted", err=True)
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: bad or missing options
-        typer.echo(f"error: {_one_line(exc.format_message())}", err=True)
+        from cityledger.cli.failures import usage_error
+
+        typer.echo(f"error: {usage_error(exc)}", err=True)
         sys.exit(exc.exit_code)
-    except EXPECTED_FAILURES as exc:
-        hint = hint_for(exc)  # on the same line: a refusal is one line, for people and scripts
-        message = _one_line(str(exc)) + (f"; {hint}" if hint else "")
+    except Exception as exc:
+        from cityledger.cli.failures import expected_failure
+
+        message = expected_failure(exc)
+        if message is None:
+            raise
         typer.echo(f"error: {message}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -28,6 +28,8 @@ ENV_HOME = "CITYLEDGER_HOME"
 ENV_MANIFEST = "CITYLEDGER_MANIFEST"
 ENV_CONSORTIUM = "CITYLEDGER_CONSORTIUM"
 ENV_GATEWAY_CA = "CITYLEDGER_GATEWAY_CA"
+ENV_WAIT = "CITYLEDGER_WAIT"
+DEFAULT_WAIT = 60.0  # seconds a write waits to be final before saying why it is not
 
 
 class SettingsError(ValueError):
@@ -43,12 +45,18 @@ def config_path() -> Path:
 
 
 def read_config(path: Path) -> dict[str, Any]:
+    """The config file's settings; none when the default file does not exist, but a file named
+    by $CITYLEDGER_CONFIG must exist: a mistyped path would otherwise pass unnoticed."""
     if not path.exists():
+        if os.environ.get(ENV_CONFIG):
+            raise SettingsError(f"{ENV_CONFIG} names {path}, which does not exist")
         return {}
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"config file {path} cannot be read: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ class Settings:
     manifest: Path | None
     consortium: str | None
     gateway_ca: Path | None = None  # the CA data gateways' certificates are checked against
+    wait: float = DEFAULT_WAIT  # seconds a write waits to be final
     datasets: tuple[DatasetFiles, ...] = ()  # the owner's files of its datasets
 
     @property
@@ -84,6 +93,7 @@ def resolve(
     as_json: bool,
     manifest: Path | None,
     consortium: str | None,
+    wait: float | None = None,
 ) -> Settings:
     config = read_config(config_path())
 
@@ -98,16 +108,38 @@ def resolve(
     home = pick(None, ENV_HOME, "home")
     manifest_value = pick(str(manifest) if manifest else None, ENV_MANIFEST, "manifest")
     gateway_ca = pick(None, ENV_GATEWAY_CA, "gateway_ca")
+    rpc_url = pick(rpc, ENV_RPC, "rpc") or DEFAULT_RPC
+    if not rpc_url.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"the node's URL {rpc_url!r} (--rpc, {ENV_RPC} or the config's rpc) must start with "
+            "http:// or https://"
+        )
     return Settings(
-        rpc=pick(rpc, ENV_RPC, "rpc") or DEFAULT_RPC,
+        rpc=rpc_url,
         key=pick(key, ENV_KEY, "key"),
         json=as_json,
         home=Path(home).expanduser() if home else config_dir(),
         manifest=Path(manifest_value).expanduser() if manifest_value else None,
         consortium=pick(consortium, ENV_CONSORTIUM, "consortium"),
         gateway_ca=Path(gateway_ca).expanduser() if gateway_ca else None,
+        wait=_seconds(pick(str(wait) if wait is not None else None, ENV_WAIT, "wait")),
         datasets=_datasets(config.get("datasets", []), config_path()),
     )
+
+
+def _seconds(text: str | None) -> float:
+    if text is None:
+        return DEFAULT_WAIT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise SettingsError(
+            f"the wait (--wait, {ENV_WAIT} or the config's wait) {text!r} is not a number "
+            "of seconds"
+        )
+    return seconds
 
 
 def _datasets(tables: Any, path: Path) -> tuple[DatasetFiles, ...]:

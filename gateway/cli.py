@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 
+from cityledger.cli.context import wants_json
 from cityledger.gateway.config import ConfigError, load
 from cityledger.gateway.service import GatewayStartError, build
 
-app = typer.Typer(help="The data gateway a grantor agency runs.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.callback()
@@ -22,6 +23,7 @@ def gateway() -> None:
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Option("--config", help="The gateway's TOML configuration.")],
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
@@ -29,9 +31,14 @@ def serve(
 ) -> None:
     """Serve marked copies of the configured datasets to grantees, over HTTPS, recording every
     delivery on chain before it leaves (see docs/gateway.md)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if wants_json(ctx):  # one JSON object a line on stderr, as a node logs
+        from cityledger.node.logs import configure_logging
+
+        configure_logging(log_level)
+    else:
+        logging.basicConfig(
+            level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     try:
         gateway = build(load(config))
     except (ConfigError, GatewayStartError) as exc:

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from cityledger.cli.context import wants_json
+from cityledger.cli.output import print_json
 from cityledger.node.config import (
     DEFAULT_CHAIN_ID,
     DEFAULT_RPC_HOST,
@@ -26,7 +28,7 @@ from cityledger.node.initialize import InitError, init_dev, init_from_file, writ
 from cityledger.node.logs import configure_logging
 from cityledger.node.service import Node, NodeFailure
 
-app = typer.Typer(help="Run a cityledger chain node.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 log = logging.getLogger("cityledger.node")
 
 DataDirOption = Annotated[
@@ -64,6 +66,7 @@ def _initialize(
 
 @app.command()
 def init(
+    ctx: typer.Context,
     data_dir: DataDirOption,
     chain_id: ChainIdOption = None,
     genesis: GenesisOption = None,
@@ -76,6 +79,15 @@ def init(
         created = _initialize(DataDir(data_dir), chain_id, genesis, dev)
     except InitError as exc:
         raise _fail(str(exc)) from None
+    if wants_json(ctx):
+        print_json(
+            {
+                "dataDir": str(data_dir),
+                "chainId": created.chain_id,
+                "systemContracts": dict(created.system_contracts),
+            }
+        )
+        return
     typer.echo(f"initialized {data_dir} (chain id {created.chain_id})")
     for name, address in created.system_contracts.items():
         typer.echo(f"  {name:<20} {address}")

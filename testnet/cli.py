@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cityledger.cli.context import wants_json
+from cityledger.cli.output import console as output_console
+from cityledger.cli.output import hint, print_json, short
 from cityledger.sdk.errors import LedgerError
 from cityledger.testnet import gateways
 from cityledger.testnet.demo import DEMO_FILE, populate
@@ -28,7 +31,7 @@ from cityledger.testnet.network import (
     write_cli_config,
 )
 
-app = typer.Typer(help="A local network of city validators on this machine.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)
 
 DirOption = Annotated[Path, typer.Option("--dir", help="Where the network lives.")]
@@ -42,6 +45,7 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def up(
+    ctx: typer.Context,
     validators: Annotated[int, typer.Option("--validators", help="Number of cities.")] = 4,
     directory: DirOption = DEFAULT_DIR,
     base_port: Annotated[
@@ -94,25 +98,36 @@ def up(
             gateways.wait_until_serving(info)
     except TestnetError as exc:
         raise _fail(str(exc)) from None
+    use = f"export CITYLEDGER_CONFIG={config} CITYLEDGER_PASSPHRASE={passphrase}"
+    if wants_json(ctx):
+        print_json({**_status(info), "config": str(config), "use": use})
+        return
     _print_status(info)
-    console.print(f"network manifest: {info.manifest}")
-    console.print(f"use it: export CITYLEDGER_CONFIG={config} CITYLEDGER_PASSPHRASE={passphrase}")
-    console.print(f"stop it with: cityledger testnet down --dir {directory}")
+    console.print(f"network manifest: {info.manifest}", markup=False, highlight=False)
+    hint("use it:", use)
+    hint("stop it with:", f"cityledger testnet down --dir {directory}")
 
 
 @app.command()
-def status(directory: DirOption = DEFAULT_DIR) -> None:
+def status(ctx: typer.Context, directory: DirOption = DEFAULT_DIR) -> None:
     """Each node: running or not, its head block, consensus height and round; each data
     gateway: running or not, serving or not."""
-    _print_status(_existing(directory))
+    info = _existing(directory)
+    if wants_json(ctx):
+        print_json(_status(info))
+        return
+    _print_status(info)
 
 
 @app.command()
-def down(directory: DirOption = DEFAULT_DIR) -> None:
+def down(ctx: typer.Context, directory: DirOption = DEFAULT_DIR) -> None:
     """Stop every gateway and node of the network (its data stays; `up` resumes it)."""
     info = _existing(directory)
     gateways.stop(info)
     stop(info)
+    if wants_json(ctx):
+        print_json({"directory": str(directory), "stopped": [n.city for n in info.nodes]})
+        return
     console.print(f"stopped {len(info.nodes)} nodes and their gateways in {directory}")
 
 
@@ -138,49 +153,80 @@ def _existing(directory: Path) -> TestnetInfo:
         raise _fail(str(exc)) from None
 
 
-def _print_status(info: TestnetInfo) -> None:
-    table = Table(title=f"cityledger testnet (chain id {info.chain_id})")
-    for column in ("city", "validator", "rpc", "pid", "head", "consensus"):
-        table.add_column(column)
+def _consensus(rpc_url: str) -> str:
+    try:
+        state = rpc(rpc_url, "cityledger_consensusStatus")
+    except (TestnetError, OSError, ValueError):
+        return "?"
+    if state["height"] is None:
+        return "idle"
+    return f"height {int(state['height'], 16)} round {int(state['round'], 16)}"
+
+
+def _status(info: TestnetInfo) -> dict[str, Any]:
+    """Each node and each data gateway, running or not and how far along."""
+    nodes = []
     for node in info.nodes:
         running = is_running(node.pid)
-        head = block_number(node) if running else None
-        consensus = "-"
-        if running:
-            try:
-                state = rpc(node.rpc_url, "cityledger_consensusStatus")
-                consensus = (
-                    "idle"
-                    if state["height"] is None
-                    else f"height {int(state['height'], 16)} round {int(state['round'], 16)}"
-                )
-            except (TestnetError, OSError, ValueError):
-                consensus = "?"
-        table.add_row(
-            node.city,
-            node.validator,
-            node.rpc_url,
-            str(node.pid) if running else "stopped",
-            "?" if head is None else str(head),
-            consensus,
+        nodes.append(
+            {
+                "city": node.city,
+                "validator": node.validator,
+                "rpcUrl": node.rpc_url,
+                "pid": node.pid if running else None,
+                "running": running,
+                "head": block_number(node) if running else None,
+                "consensus": _consensus(node.rpc_url) if running else None,
+            }
         )
-    Console().print(table)
-    served = gateways.configured(info)
-    if not served:
+    served = []
+    for gateway in gateways.configured(info):
+        running = is_running(gateway.pid)
+        serving = running and gateways.serving(info, gateway)
+        served.append(
+            {
+                "city": gateway.city,
+                "gateway": gateway.address,
+                "url": gateway.url,
+                "pid": gateway.pid if running else None,
+                "state": "serving" if serving else "not answering" if running else "stopped",
+            }
+        )
+    return {
+        "chainId": info.chain_id,
+        "directory": str(info.directory),
+        "nodes": nodes,
+        "gateways": served,
+    }
+
+
+def _print_status(info: TestnetInfo) -> None:
+    status = _status(info)
+    out = output_console()
+    table = Table(title=f"cityledger testnet (chain id {info.chain_id})")
+    for column in ("city", "validator", "rpc", "pid", "head", "consensus"):
+        table.add_column(column, no_wrap=column != "consensus")
+    for node in status["nodes"]:
+        table.add_row(
+            node["city"],
+            short(node["validator"]),
+            node["rpcUrl"],
+            str(node["pid"]) if node["running"] else "stopped",
+            "?" if node["head"] is None else str(node["head"]),
+            node["consensus"] or "-",
+        )
+    out.print(table)
+    if not status["gateways"]:
         return
     table = Table(title="data gateways")
     for column in ("city", "gateway", "url", "pid", "state"):
-        table.add_column(column)
-    for gateway in served:
-        running = is_running(gateway.pid)
-        state = "stopped"
-        if running:
-            state = "serving" if gateways.serving(info, gateway) else "not answering"
+        table.add_column(column, no_wrap=True)
+    for gateway in status["gateways"]:
         table.add_row(
-            gateway.city,
-            gateway.address,
-            gateway.url,
-            str(gateway.pid) if running else "stopped",
-            state,
+            gateway["city"],
+            short(gateway["gateway"]),
+            gateway["url"],
+            "stopped" if gateway["pid"] is None else str(gateway["pid"]),
+            gateway["state"],
         )
-    Console().print(table)
+    out.print(table)

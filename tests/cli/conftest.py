@@ -10,7 +10,9 @@ from cli_helpers import Cli
 @pytest.fixture(scope="module")
 def cli(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     """The CLI with its own home, every test role's key imported."""
-    runner = Cli(tmp_path_factory.mktemp("cityledger-home"), deployed)
+    home = tmp_path_factory.mktemp("cityledger-home")
+    (home / "config.toml").touch()  # CITYLEDGER_CONFIG names it: a missing file is an error
+    runner = Cli(home, deployed)
     for name in (
         "jiamusi.bdc",
         "harbin.health",

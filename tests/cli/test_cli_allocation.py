@@ -134,3 +134,15 @@ def test_keys_and_config_file(cli: Cli) -> None:
         check=True,
     )
     assert "Harbin" in done.stdout
+    # A config file named by CITYLEDGER_CONFIG must exist: a mistyped path is not ignored.
+    missing = cli.home / "confg.toml"
+    refused = subprocess.run(
+        [str(CITYLEDGER), "city", "list"],
+        capture_output=True,
+        text=True,
+        env={**env, "CITYLEDGER_CONFIG": str(missing)},
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == f"error: CITYLEDGER_CONFIG names {missing}, which does not exist\n"

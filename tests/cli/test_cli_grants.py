@@ -198,7 +198,22 @@ def test_refusals_are_one_line(
 ) -> None:
     grant = offered_and_revoked["grant"]
     unknown = "0x" + "00" * 32
-    assert "UnknownGrant" in cli.refused("grant", "show", unknown)
+    assert "no grant '0x000" in cli.refused("grant", "show", unknown)
+    typo = grant[:-1] + ("0" if grant[-1] != "0" else "1")
+    assert f"did you mean '{grant}'" in cli.refused("grant", "show", typo)
+    assert "not a grant id" in cli.refused("grant", "show", "0x12zz")
+    short_commitment = cli.refused(
+        "leak",
+        "register-delivery",
+        grant,
+        "--commitment",
+        "0x12",
+        "--records",
+        "1",
+        key="jiamusi.bdc",
+    )
+    assert "'0x12' is not a 32-byte id" in short_commitment
+    assert "is not a grant id" in cli.refused("access", "list", "--grant", "grant-1")
     assert "--key" in cli.refused("grant", "revoke", grant)
     assert "no key named" in cli.refused("grant", "revoke", grant, key="nobody")
     assert "NotGrantor" in cli.refused("grant", "revoke", grant, key="harbin.health")
@@ -273,9 +288,17 @@ def test_transport_and_key_failures(cli: Cli) -> None:
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         return done.stderr
 
-    assert "unreachable" in refused(
-        ["city", "list"], CITYLEDGER_RPC=f"http://127.0.0.1:{free_port()}"
-    )
+    # In the user's terms, with what to do; never urllib3's HTTPConnectionPool(...).
+    port = free_port()
+    unreachable = refused(["city", "list"], CITYLEDGER_RPC=f"http://127.0.0.1:{port}")
+    assert f"nothing answers at http://127.0.0.1:{port}" in unreachable
+    assert "--rpc" in unreachable and "HTTPConnectionPool" not in unreachable
+    no_scheme = refused(["city", "list"], CITYLEDGER_RPC=f"127.0.0.1:{port}")
+    assert "must start with http:// or https://" in no_scheme
+    assert "connection adapters" not in no_scheme
+    missing = refused(["grant", "submit", "/nonexistent/offer.json"], CITYLEDGER_KEY="harbin.admin")
+    assert "/nonexistent/offer.json" in missing and "Errno" not in missing
+    assert "no grant '0x1234' on this chain" in refused(["grant", "show", "0x1234"])
     assert "wrong passphrase" in refused(
         ["--key", "harbin.admin", "city", "vote", "1"], CITYLEDGER_PASSPHRASE="not it"
     )

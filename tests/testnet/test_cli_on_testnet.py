@@ -158,7 +158,7 @@ def test_refusals_are_one_line(cli: TestnetCli) -> None:
     )
     assert "DataGrants refused" in outside_scope
     assert cli.refused("grant", "show", "0x" + "ab" * 32).startswith("error:")
-    assert "not an 0x address" in cli.refused(
+    assert "no agency 'nobody' on this chain" in cli.refused(
         "grant",
         "offer",
         "--dataset",
