@@ -21,6 +21,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
 from eth_utils import keccak, to_checksum_address
+from testnet_helpers import CITYLEDGER
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import RPCEndpoint
@@ -50,6 +51,7 @@ from cityledger.testnet.network import (
     stop,
     stop_node,
     wait_for_block,
+    write_cli_config,
 )
 
 pytestmark = pytest.mark.slow
@@ -197,6 +199,7 @@ def test_two_of_four_down_stops_finality_until_one_returns(
         pending_file=tmp_path / "pending.json",
     )
     agency = Account.create().address
+    cli_agency, cli_terms = Account.create().address, ("--name", "Bureau 2", "--roles", "grantee")
     try:
         tx = network.register_agency("Harbin", "Harbin")
         time.sleep(3 * MAX_ROUND_TIMEOUT)
@@ -210,6 +213,19 @@ def test_two_of_four_down_stops_finality_until_one_returns(
         )
         with pytest.raises(LedgerTimeout, match="not sent twice"):
             ledger.consortium.register_agency(agency, "Bureau", GRANTEE)
+        # The same through the CLI: one line that says why, that it may still be included and
+        # how to check; the command run again waits for that transaction instead of resending.
+        waited = cli(network, "--wait", "2", "agency", "register", cli_agency, *cli_terms)
+        assert waited.returncode == 1 and waited.stdout == ""
+        (line,) = waited.stderr.splitlines()
+        assert "only 2 of 4 validators answer this node and 3 are needed" in line
+        assert "may still be included" in line and "cityledger tx show 0x" in line
+        cli_tx = line.split("cityledger tx show ")[1][:66]
+        shown = cli(network, "--json", "tx", "show", cli_tx)
+        assert json.loads(shown.stdout)["status"] == "waiting", shown.stderr
+        again = cli(network, "--wait", "2", "agency", "register", cli_agency, *cli_terms)
+        assert again.returncode == 1 and "is not sent twice" in again.stderr
+        assert again.stderr.count("\n") == 1 and cli_tx in again.stderr
         start_node(network.info, down[0])
         returned = time.monotonic()
         number = network.receipt("Harbin", tx, timeout=60)
@@ -224,7 +240,27 @@ def test_two_of_four_down_stops_finality_until_one_returns(
     # Once final, sending the same call again returns what the first one did.
     registered = ledger.consortium.register_agency(agency, "Bureau", GRANTEE)
     assert registered.address == agency and registered.name == "Bureau"
+    done = cli(network, "--json", "agency", "register", cli_agency, *cli_terms)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["name"] == "Bureau 2"
     network.sent_elsewhere("Harbin")
+
+
+def cli(network: Network, *args: str) -> subprocess.CompletedProcess[str]:
+    """`cityledger --key harbin-admin ARGS` against the network, as `testnet up` configures it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYLEDGER_")}
+    env.update(
+        CITYLEDGER_CONFIG=str(write_cli_config(network.info)),
+        CITYLEDGER_PASSPHRASE=DEFAULT_PASSPHRASE,
+    )
+    return subprocess.run(
+        [str(CITYLEDGER), "--key", "harbin-admin", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def start_byzantine(info: TestnetInfo, node: NodeInfo) -> None:
