@@ -171,3 +171,10 @@ def test_cli_doc_examples_run_on_a_fresh_testnet(workdir: Path) -> None:
     said = " ".join(done.stdout.split())  # as printed, whatever the terminal wrapped
     assert "attributed to nobody" in said
     assert "verifies:" in said and "details hash: this reveal file" in said
+    # The auditor's answer from one command: who had the travel trace, through which grant,
+    # and what was found, by name (the table, and the same with ids in --json).
+    assert f"{HEALTH}'s copy" in said and "found that incident" in said
+    who_had = json.loads((workdir / "who-had.json").read_text())
+    found = {f["grantee_name"] for i in who_had["incidents"] for f in i["findings"]}
+    assert found == {HEALTH, "Mudanjiang Public Security Bureau"}
+    assert {g["grantee_name"] for g in who_had["grants"]} >= found
