@@ -144,10 +144,9 @@ def _listed(block_number: int, fields: Sequence[Any]) -> IndexedLog:
     )
 
 
-# When an index option has been read to its end after n entries, the other options may read up
-# to this many times n more entries to be intersected with it; past that, intersecting would
-# cost more than checking the first option's logs one by one.
-INTERSECT_FACTOR = 4
+# Index entries read from each option before choosing: enough to tell a small option (it ends
+# sooner) and, among large ones, the sparsest (its SAMPLE-th entry lies furthest on).
+SAMPLE = 1_024
 
 # An index position as the last 12 bytes of its key: block number (8) and log index (4),
 # big-endian, so that they sort as (block, log) and are compared without being parsed.
@@ -156,9 +155,9 @@ Position = bytes
 
 class LogIndex:
     """Answers log queries from the index whose entries are fewest for the query's range: the
-    address index, or the index of one topic position. Options are read side by side, a step
-    each, until one runs out (so the cost follows the smallest, not the chain); options that
-    run out soon after are intersected with it. Only the blocks of the chosen positions are
+    address index, or the index of one topic position. A sample of each option decides (so the
+    cost follows the smallest, not the chain): options that end within it are intersected,
+    otherwise the sparsest is streamed. Only the logs at the chosen positions are
     decoded. `decoded_logs` counts the logs decoded, for tests and measurements."""
 
     def __init__(self, db: LevelDB) -> None:
@@ -217,31 +216,17 @@ class LogIndex:
                 )
         return options
 
-    def _selected_positions(self, log_filter: LogFilter, cap: int) -> Iterable[Position]:
-        """The positions to check, in order. If no option runs out within `cap` entries, the
-        query is a large one whatever the index: the first option is streamed as it is."""
+    def _selected_positions(self, log_filter: LogFilter) -> Iterable[Position]:
+        """The positions to check, in order. Each option's first `SAMPLE` entries in the range
+        are read: options with fewer are small, and intersected; when none is that small, the
+        option whose SAMPLE-th entry lies furthest on is the sparsest, and it is streamed."""
         streams = [self._positions(option, log_filter) for option in self._options(log_filter)]
-        read: list[list[Position]] = [[] for _ in streams]
-        done = -1
-        for _ in range(cap):  # one step each, until an option runs out
-            for i, stream in enumerate(streams):
-                step = next(stream, None)
-                if step is None:
-                    done = i
-                    break
-                read[i].append(step)
-            if done >= 0:
-                break
-        else:
-            return itertools.chain(read[0], streams[0])
-        chosen = set(read[done])
-        budget = INTERSECT_FACTOR * max(1, len(chosen))
-        for i, stream in enumerate(streams):
-            if i != done:
-                extra = list(itertools.islice(stream, budget))
-                if len(extra) < budget:  # this one ran out too: intersecting is cheap
-                    chosen &= set(read[i]) | set(extra)
-        return sorted(chosen)
+        read = [list(itertools.islice(stream, SAMPLE)) for stream in streams]
+        small = [set(r) for r in read if len(r) < SAMPLE]
+        if small:
+            return sorted(set.intersection(*small))
+        sparsest = max(range(len(read)), key=lambda i: read[i][-1])
+        return itertools.chain(read[sparsest], streams[sparsest])
 
     def _all_blocks_with_logs(self, log_filter: LogFilter) -> Iterable[int]:
         blocks = []
@@ -256,8 +241,7 @@ class LogIndex:
     def query(self, log_filter: LogFilter, limit: int) -> list[IndexedLog]:
         found: list[IndexedLog] = []
         if log_filter.is_selective:
-            cap = INTERSECT_FACTOR * (limit + 1)
-            by_block = itertools.groupby(self._selected_positions(log_filter, cap), lambda p: p[:8])
+            by_block = itertools.groupby(self._selected_positions(log_filter), lambda p: p[:8])
             for block, positions in by_block:
                 wanted = [int.from_bytes(p[8:], "big") for p in positions]
                 for log in self._block_logs(int.from_bytes(block, "big"), wanted):
