@@ -261,7 +261,14 @@ async def async_flow(w3: AsyncWeb3[Any], endpoint: Endpoint, websocket: bool) ->
 
 
 def test_web3_async_over_http(endpoint: Endpoint) -> None:
-    asyncio.run(async_flow(AsyncWeb3(AsyncHTTPProvider(endpoint.http)), endpoint, websocket=False))
+    async def over_http() -> None:
+        provider = AsyncHTTPProvider(endpoint.http)
+        try:
+            await async_flow(AsyncWeb3(provider), endpoint, websocket=False)
+        finally:
+            await provider.disconnect()  # its aiohttp session, which outlives the loop otherwise
+
+    asyncio.run(over_http())
 
 
 def test_web3_async_over_websocket(endpoint: Endpoint) -> None:
