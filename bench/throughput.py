@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/throughput.py [--txs 2000] [--targets dev,anvil,testnet]
 
+The peer is anvil with interval mining (`--block-time 1`), which batches transactions into
+blocks as the node does; `--targets ...,anvil-automine` adds anvil's default of a block a
+transaction, which flatters a batching chain.
+
 Workload: one contract (tests/node/Emitter.sol) deployed on each chain, then N pre-signed calls
 `store(i, i + 1)` (a storage write and an indexed event each) sent back to back with
 eth_sendRawTransaction. On the testnet the calls are spread round-robin over the four nodes,
@@ -50,6 +54,7 @@ EMITTER = json.loads((ROOT / "tests" / "node" / "emitter.json").read_text())
 ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 # anvil's well-known first dev account
 ANVIL_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+PEER = "anvil 1.7.1 --block-time 1"
 RPC_BATCH = 200  # the node's default limit on JSON-RPC batch requests
 FINALITY_POLL_SECONDS = 0.02
 WORKLOAD_TIMEOUT_SECONDS = 600
@@ -192,14 +197,25 @@ def dev_node() -> Iterator[Target]:
             yield Target("cityledger dev node", (Lane(url, account),), (process.pid,))
 
 
-@contextmanager
-def anvil() -> Iterator[Target]:
+def _anvil(name: str, mining: list[str]) -> Iterator[Target]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"]
-    command += ["--base-fee", "0", "--gas-price", "0"]
+    command += ["--base-fee", "0", "--gas-price", "0", *mining]
     with server(command, url) as process:
-        yield Target("anvil 1.7.1", (Lane(url, Account.from_key(ANVIL_KEY)),), (process.pid,))
+        yield Target(name, (Lane(url, Account.from_key(ANVIL_KEY)),), (process.pid,))
+
+
+@contextmanager
+def anvil() -> Iterator[Target]:
+    """The peer: interval mining batches transactions into blocks, as the node does."""
+    yield from _anvil(PEER, ["--block-time", "1"])
+
+
+@contextmanager
+def anvil_automine() -> Iterator[Target]:
+    """One block a transaction: flatters a batching chain, shown only when asked for."""
+    yield from _anvil("anvil 1.7.1, automine", [])
 
 
 @contextmanager
@@ -473,6 +489,7 @@ def run_workload(target: Target, count: int, rate: float | None = None) -> Resul
 TARGETS: dict[str, Callable[[], AbstractContextManager[Target]]] = {
     "dev": dev_node,
     "anvil": anvil,
+    "anvil-automine": anvil_automine,
     "testnet": testnet,
 }
 
@@ -495,7 +512,7 @@ def _per_process(values: tuple[float, ...], digits: int) -> str:
 
 
 def markdown_table(results: list[Result]) -> str:
-    anvil_tps = next((r.tps for r in results if r.name.startswith("anvil")), None)
+    anvil_tps = next((r.tps for r in results if r.name == PEER), None)
     rows = [
         "| target | tx/s | vs anvil | sent in s | p50 finality s | p99 finality s | blocks "
         "| server CPU s | client CPU s | cores busy | other load | peak RSS MB |",
@@ -518,7 +535,7 @@ def main() -> None:
     parser.add_argument("--txs", type=int, default=2000)
     parser.add_argument(
         "--targets",
-        default=",".join(TARGETS),
+        default="dev,anvil,testnet",
         help=f"comma-separated, in the order to run: {', '.join(TARGETS)}",
     )
     args = parser.parse_args()
