@@ -175,6 +175,6 @@ def test_cli_doc_examples_run_on_a_fresh_testnet(workdir: Path) -> None:
     # and what was found, by name (the table, and the same with ids in --json).
     assert f"{HEALTH}'s copy" in said and "found that incident" in said
     who_had = json.loads((workdir / "who-had.json").read_text())
-    found = {f["grantee_name"] for i in who_had["incidents"] for f in i["findings"]}
-    assert found == {HEALTH, "Mudanjiang Public Security Bureau"}
-    assert {g["grantee_name"] for g in who_had["grants"]} >= found
+    copies = {f["grantee_name"] for i in who_had["incidents"] for f in i["findings"]}
+    assert copies == {HEALTH, "Mudanjiang Public Security Bureau"}
+    assert {g["grantee_name"] for g in who_had["grants"]} >= copies

@@ -205,3 +205,116 @@ def test_an_anchored_access_log_checks_out_and_a_changed_entry_is_caught(cli: Te
     tampered.write_text("\n".join(lines) + "\n")
     reason = cli.refused("audit", "verify-log", "--agency", "harbin-health", "--log", str(tampered))
     assert "changed after they were anchored" in reason
+
+
+def plain(
+    cli: TestnetCli, *args: str, columns: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`cityledger ARGS` as typed, without the helper's leading --json (stdout is a pipe)."""
+    env = {**cli.env, **({"COLUMNS": columns} if columns else {})}
+    if columns is None:
+        env.pop("COLUMNS", None)
+    return subprocess.run(
+        [str(CITYLEDGER), *args], capture_output=True, text=True, env=env, timeout=180, check=False
+    )
+
+
+def test_every_read_command_answers_json_with_the_option_after_it(cli: TestnetCli) -> None:
+    demo = json.loads((cli.directory / "demo.json").read_text())
+    grant = demo["grants"]["active"]
+    record = cli.ok(
+        "access",
+        "record",
+        grant,
+        "--query",
+        "q",
+        "--records",
+        "2",
+        "--fields",
+        "0",
+        key="harbin-health",
+    )
+    commands = [
+        ["testnet", "status", "--dir", str(cli.directory)],
+        ["contracts", "list"],
+        ["key", "list"],
+        ["key", "show", "harbin-health"],
+        ["city", "list"],
+        ["city", "proposals"],
+        ["agency", "list"],
+        ["dataset", "list"],
+        ["dataset", "show", TRAVEL_DATASET],
+        ["grant", "list"],
+        ["grant", "show", grant],
+        ["access", "list"],
+        ["leak", "list"],
+        ["leak", "show", str(demo["incident"])],
+        ["alloc", "pool", "list"],
+        ["alloc", "history", str(demo["pool"])],
+        ["audit", "trace", "--grant", grant],
+        ["audit", "who-had", TRAVEL_DATASET],
+        ["tx", "show", record["tx_hash"]],
+    ]
+    for command in commands:
+        done = plain(cli, *command, "--json")
+        assert done.returncode == 0, (command, done.stderr)
+        json.loads(done.stdout)  # JSON, and nothing else on stdout
+    assert re.fullmatch(r"cityledger \d+\.\d+\.\d+\S*\n", plain(cli, "--version").stdout)
+
+
+def test_unknown_names_of_every_kind_fail_with_the_closest_ones(cli: TestnetCli) -> None:
+    grant = json.loads((cli.directory / "demo.json").read_text())["grants"]["active"]
+    typo = grant[:-1] + ("0" if grant[-1] != "0" else "1")
+    cases = [
+        (["grant", "list", "--dataset", "jiamusi/epidemic-travle-trace"], f"'{TRAVEL_DATASET}'"),
+        (["audit", "who-had", "jiamusi/epidemic-travle-trace"], f"'{TRAVEL_DATASET}'"),
+        (["leak", "list", "--dataset", "jiamusi/epidemic"], f"'{TRAVEL_DATASET}'"),
+        (["agency", "list", "--city", "Harbn"], "did you mean 'Harbin'"),
+        (["grant", "list", "--grantee", "Harbin Health Comission"], "'Harbin Health Commission'"),
+        (["access", "list", "--agency", "harbin-helth"], "did you mean"),
+        (["grant", "show", typo], f"did you mean '{grant}'"),
+        (["access", "list", "--grant", typo], f"did you mean '{grant}'"),
+    ]
+    for command, suggestion in cases:
+        reason = cli.refused(*command)
+        assert reason.startswith("error: no ") and suggestion in reason, (command, reason)
+    # A key whose account is no agency is refused, not answered with an empty list.
+    cli.ok("key", "new", "stranger", "--scrypt-n", "1024")
+    assert "not a registered agency" in cli.refused("grant", "list", "--grantee", "stranger")
+    # Registered names work wherever an agency is asked for.
+    by_name = cli.ok("grant", "list", "--grantee", "Harbin Health Commission")
+    assert {g["grantee_name"] for g in by_name} == {"Harbin Health Commission"}
+
+
+def test_who_had_the_travel_trace_is_named_and_proven_block_by_block(cli: TestnetCli) -> None:
+    report = cli.ok("audit", "who-had", TRAVEL_DATASET)
+    findings = [f for i in report["incidents"] for f in i["findings"]]
+    assert findings[0]["grantee_name"] == "Mudanjiang Public Security Bureau"
+    leaked = next(g for g in report["grants"] if g["id"] == findings[0]["grant_id"])
+    assert leaked["status"] == "suspended" and leaked["deliveries"] == 1
+    assert [h["event"] for h in leaked["history"]][:2] == ["GrantOffered", "GrantAccepted"]
+    whats = [e["what"] for e in report["events"]]
+    assert any("Mudanjiang Public Security Bureau's copy" in w for w in whats)
+    assert all(e["who"] is None or e["who"]["name"] for e in report["events"])
+    proven = cli.ok("audit", "verify", "--dataset", TRAVEL_DATASET)
+    assert set(report["blocks"]) <= {e["blockNumber"] for e in proven["events"]}
+
+
+def test_tables_survive_pipes_and_hints_can_be_copied(cli: TestnetCli) -> None:
+    listed = plain(cli, "grant", "list")
+    assert listed.returncode == 0, listed.stderr
+    grants = cli.ok("grant", "list")
+    rows = [line for line in listed.stdout.splitlines() if "…" in line]
+    assert len(rows) == len(grants)  # one line a grant: ids shortened, nothing wrapped
+    for grant in grants:
+        short = grant["id"][:10] + "…" + grant["id"][-4:]
+        (row,) = [line for line in rows if short in line]
+        assert grant["grantee_name"] in row and grant["dataset"] in row
+    status = plain(cli, "testnet", "status", "--dir", str(cli.directory), columns="80")
+    for node in cli.info.nodes:
+        assert node.rpc_url in status.stdout  # the port is never cut off
+    resumed = plain(cli, "testnet", "up", "--dir", str(cli.directory))
+    assert resumed.returncode == 0, resumed.stderr
+    (export,) = [line for line in resumed.stderr.splitlines() if "export " in line]
+    assert export.strip().startswith("export CITYLEDGER_CONFIG=")
+    assert export.strip().endswith("CITYLEDGER_PASSPHRASE=testnet")
