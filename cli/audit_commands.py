@@ -1,4 +1,5 @@
-"""`cityledger audit ...`: the history of a dataset, grant, agency or city, in chain order."""
+"""`cityledger audit ...`: the history of a dataset, grant, agency or city, in chain order, by
+name (event_lines.py), and proven trusting no node."""
 
 from __future__ import annotations
 
@@ -7,33 +8,37 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cityledger.cli import parsing
+from cityledger.cli import output, parsing
 from cityledger.cli.context import CliError, CliState, state
-from cityledger.cli.output import print_json
+from cityledger.cli.event_lines import CSV_COLUMNS, Narrator
+from cityledger.cli.output import cell, print_json, short
 from cityledger.cli.settings import config_path, read_config
+from cityledger.cli.trace_output import print_table, write_csv, write_json, write_jsonl
 from cityledger.sdk import merkle
 from cityledger.sdk.audit import incident_findings, key_filters
+from cityledger.sdk.directory import UnknownName
+from cityledger.sdk.errors import LedgerError, LedgerTransportError
 from cityledger.sdk.grants_client import dataset_id
 from cityledger.sdk.light_client import LightClient
-from cityledger.sdk.models import HistoryEvent, hex32
+from cityledger.sdk.models import HistoryEvent
 from cityledger.sdk.proven_trace import ProvenEvent, ProvenTrace, prove_trace
 from cityledger.sdk.trust import TrustRoot
 from cityledger.sdk.untrusted_rpc import UntrustedNode
 
-app = typer.Typer(
-    help="Audit trails: trace what happened, prove it trusting no node, verify anchored logs.",
-    no_args_is_help=True,
-)
+if TYPE_CHECKING:
+    from cityledger.cli.names import Names
+
+app = typer.Typer(no_args_is_help=True)
 
 ENV_TRUST = "CITYLEDGER_TRUST"
 TRUST_HELP = (
@@ -86,18 +91,25 @@ def _progress(quiet: bool, what: str) -> AbstractContextManager[object]:
     return console.status(what + "…")
 
 
-def _summary(event: HistoryEvent) -> str:
-    keys = (
-        "grantId",
-        "datasetId",
-        "incidentId",
-        "poolId",
-        "accessNumber",
-        "recordCount",
-        "deliveredRecords",
-        "recordedBy",  # the grantee itself, or the dataset's gateway
-    )
-    return ", ".join(f"{k}={str(event.args[k])[:18]}" for k in keys if k in event.args)
+Keys = TypeVar("Keys")
+
+
+def _named(cli: CliState, nodes: list[str], resolve: Callable[[Names], Keys]) -> tuple[Names, Keys]:
+    """The ids a command's arguments name, and the names to print, from the first of `nodes`
+    (the default node when none is given) that knows them all: a name that no node knows fails
+    with the closest names, so that a typo never reads as an empty or a proven empty trail. The
+    names are labels beside the ids a proof covers, not proven themselves; a node that hides
+    a dataset does not stop the others from being checked."""
+    failures: list[LedgerError] = []
+    tried: list[str | None] = [*nodes] or [None]
+    for url in tried:
+        try:
+            names = cli.names(url)
+            return names, resolve(names)
+        except (UnknownName, LedgerTransportError) as exc:
+            failures.append(exc)
+    # An unknown name says more than a node that did not answer.
+    raise next((f for f in failures if isinstance(f, UnknownName)), failures[0])
 
 
 def _trust_root(option: Path | None) -> tuple[TrustRoot, Path]:
@@ -125,11 +137,9 @@ def _prove(
     until: str | None = None,
 ) -> tuple[ProvenTrace, Path]:
     root, path = _trust_root(trust)
-    filters = key_filters(
-        dataset=dataset, grant=grant, agency=cli.address(agency) if agency else None
-    )
+    filters = key_filters(dataset=dataset, grant=grant, agency=agency)
     subjects: list[tuple[str, str]] = [("datasetId", dataset_id(dataset))] if dataset else []
-    subjects += [("grantId", hex32(grant))] if grant else []
+    subjects += [("grantId", grant)] if grant else []
     with _progress(cli.settings.json, "proving from the trust root"):
         proven = prove_trace(
             rpc or [cli.settings.rpc],
@@ -145,16 +155,12 @@ def _prove(
     return proven, path
 
 
-def _short(value: str) -> str:
-    return value[:10] + "…" + value[-4:] if len(value) > 16 else value
-
-
 def _proof_text(proven: ProvenEvent, trace: ProvenTrace) -> str:
     epoch = trace.epochs[proven.epoch] if proven.epoch < len(trace.epochs) else None
     size = f" of the {len(epoch.validators)}" if epoch is not None else ""
     return (
         f"receipts of block {proven.event.block_number} (root "
-        f"{_short('0x' + proven.receipts_root.hex())}), sealed by {len(proven.signers)}{size} "
+        f"{short('0x' + proven.receipts_root.hex())}), sealed by {len(proven.signers)}{size} "
         f"validators of set {proven.epoch}"
     )
 
@@ -171,7 +177,7 @@ def _print_report(trace: ProvenTrace, trust_file: Path, console: Console) -> Non
     root = trace.trust
     console.print(
         f"trust root {trust_file}: block {root.block_number} "
-        f"({_short('0x' + root.block_hash.hex())}) of chain {root.chain_id}, "
+        f"({short('0x' + root.block_hash.hex())}) of chain {root.chain_id}, "
         f"{len(root.validators)} validators"
     )
     console.print(
@@ -197,16 +203,16 @@ def _print_report(trace: ProvenTrace, trust_file: Path, console: Console) -> Non
         )
         table = Table(
             title=f"state at block {head.number} ({sealed}): each fact a storage proof against "
-            f"its stateRoot {_short('0x' + head.header.state_root.hex())}"
+            f"its stateRoot {short('0x' + head.header.state_root.hex())}"
         )
         for column in ("subject", "fact", "value", "proven by"):
             table.add_column(column, overflow="fold")
         for proven in trace.facts:
             fact = proven.fact
             kind, subject = fact.subject.split(" ", 1)
-            slots = ", ".join(_short(hex(slot)) for slot in fact.slots)
+            slots = ", ".join(short(hex(slot)) for slot in fact.slots)
             table.add_row(
-                f"{kind} {_short(subject)}", fact.name, fact.value, f"{fact.contract} {slots}"
+                f"{kind} {short(subject)}", fact.name, fact.value, f"{fact.contract} {slots}"
             )
         console.print(table)
     for node in trace.nodes:
@@ -228,8 +234,10 @@ def _fail_on_liars(trace: ProvenTrace) -> None:
 def trace(
     ctx: typer.Context,
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset name or 0x id."),
-    grant: str | None = typer.Option(None, "--grant", help="Grant id."),
-    agency: str | None = typer.Option(None, "--agency", help="Agency address or key name."),
+    grant: str | None = typer.Option(None, "--grant", help="Grant id (or its shortened id)."),
+    agency: str | None = typer.Option(
+        None, "--agency", help="Agency: registered name, key name or 0x address."
+    ),
     city: str | None = typer.Option(None, "--city", help="City name or id (with its agencies)."),
     since: str | None = typer.Option(None, "--since", help="ISO time; earlier events left out."),
     until: str | None = typer.Option(None, "--until", help="ISO time; later events left out."),
@@ -246,10 +254,22 @@ def trace(
     trust: Annotated[Path | None, typer.Option("--trust", help=TRUST_HELP)] = None,
     rpc: Annotated[list[str] | None, typer.Option("--rpc", help=RPC_HELP)] = None,
 ) -> None:
-    """Every event about one dataset, grant, agency or city, in chain order, across contracts."""
+    """Every event about one dataset, grant, agency or city, in chain order, across contracts:
+    when, who, under which grant, what (by name)."""
     cli = state(ctx)
     if sum(x is not None for x in (dataset, grant, agency, city)) != 1:
         raise CliError("trace exactly one of --dataset, --grant, --agency, --city")
+    names, (dataset, grant, agency, city) = _named(
+        cli,
+        (rpc or []) if prove else [],
+        lambda n: (
+            n.dataset(dataset) if dataset else None,
+            n.grant(grant) if grant else None,
+            n.agency(agency) if agency else None,
+            n.city(city) if city else None,
+        ),
+    )
+    narrator = Narrator(names)
     if prove:
         if city is not None:
             raise CliError(
@@ -266,96 +286,61 @@ def trace(
             since=since,
             until=until,
         )
-        _print_proven_trace(proven, path, cli.settings.json, output_format)
+        _print_proven_trace(proven, path, cli.settings.json, output_format, narrator)
         _fail_on_liars(proven)
         return
-    ledger = cli.ledger(signed=False)
-    events = ledger.audit.trace(
+    events = names.ledger.audit.trace(
         dataset=dataset,
         grant=grant,
-        agency=cli.address(agency) if agency else None,
+        agency=agency,
         city=city,
         since=parsing.moment(since) if since else None,
         until=parsing.moment(until) if until else None,
     )
     with _Counter(quiet=cli.settings.json) as counter:
-        counted = counter.count(events)
+        lines = (narrator.line(e) for e in counter.count(events))
         if cli.settings.json:  # the global --json wins over --format
             output_format = TraceFormat.json
         if output_format is TraceFormat.jsonl:
-            write = sys.stdout.write
-            for e in counted:
-                write(json.dumps(e.as_json(), separators=(",", ":")) + "\n")
+            write_jsonl(lines)
             return
         if output_format is TraceFormat.csv:
-            writer = csv.writer(sys.stdout)
-            writer.writerow(["blockNumber", "timestamp", "contract", "event", "txHash", "args"])
-            for e in counted:
-                writer.writerow(
-                    [
-                        e.block_number,
-                        e.timestamp.isoformat(),
-                        e.contract,
-                        e.event,
-                        e.tx_hash,
-                        json.dumps(e.args, separators=(",", ":")),
-                    ]
-                )
+            write_csv(lines)
             return
-        collected = list(counted)
-    if cli.settings.json or output_format is TraceFormat.json:
-        print_json([e.as_json() for e in collected])
+        collected = list(lines)
+    if output_format is TraceFormat.json:
+        write_json(collected)
         return
-    table = Table(title=f"trace ({len(collected)} events)")
-    for column in ("block", "time (UTC)", "contract", "event", "details"):
-        table.add_column(column, overflow="fold")
-    for e in collected:
-        table.add_row(
-            str(e.block_number),
-            e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
-            e.contract,
-            e.event,
-            _summary(e),
-        )
-    Console().print(table)
+    print_table(collected, f"trace ({len(collected)} events)")
 
 
 def _print_proven_trace(
-    proven: ProvenTrace, trust_file: Path, as_json: bool, output_format: TraceFormat
+    proven: ProvenTrace,
+    trust_file: Path,
+    as_json: bool,
+    output_format: TraceFormat,
+    narrator: Narrator,
 ) -> None:
+    """The proven events by name, each with what proved it, then the report."""
+    lines = [narrator.line(p.event) for p in proven.events]
+    named = [
+        {**line.as_json(), "proof": p.as_json()["proof"]}
+        for line, p in zip(lines, proven.events, strict=True)
+    ]
     if as_json or output_format is TraceFormat.json:
-        print_json({**proven.as_json(), "trustFile": str(trust_file)})
+        print_json({**proven.as_json(), "events": named, "trustFile": str(trust_file)})
         return
     if output_format is TraceFormat.jsonl:
-        for p in proven.events:
-            sys.stdout.write(json.dumps(p.as_json(), separators=(",", ":")) + "\n")
+        for item in named:
+            sys.stdout.write(json.dumps(item, separators=(",", ":")) + "\n")
         return
     if output_format is TraceFormat.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(
-            [
-                "blockNumber",
-                "timestamp",
-                "contract",
-                "event",
-                "txHash",
-                "args",
-                "blockHash",
-                "receiptsRoot",
-                "sealedBy",
-                "validatorSet",
-            ]
-        )
-        for p in proven.events:
-            e = p.event
+        writer.writerow([*CSV_COLUMNS, "blockHash", "receiptsRoot", "sealedBy", "validatorSet"])
+        for line, p in zip(lines, proven.events, strict=True):
             writer.writerow(
                 [
-                    e.block_number,
-                    e.timestamp.isoformat(),
-                    e.contract,
-                    e.event,
-                    e.tx_hash,
-                    json.dumps(e.args, separators=(",", ":")),
+                    *line.csv_row(),
                     "0x" + p.block_hash.hex(),
                     "0x" + p.receipts_root.hex(),
                     " ".join(p.signers),
@@ -363,25 +348,24 @@ def _print_proven_trace(
                 ]
             )
         return
-    console = Console()
+    out = output.console()
     if not proven.events:
-        _print_report(proven, trust_file, console)
+        _print_report(proven, trust_file, out)
         return
     table = Table(title=f"proven trace ({len(proven.events)} events)")
-    for column in ("block", "time (UTC)", "contract", "event", "details", "proven by"):
-        table.add_column(column, overflow="fold")
-    for p in proven.events:
-        e = p.event
+    for column in ("time (UTC)", "who", "grant", "what", "block", "proven by"):
+        table.add_column(column, no_wrap=column in ("time (UTC)", "grant", "block"))
+    for line, p in zip(lines, proven.events, strict=True):
         table.add_row(
-            str(e.block_number),
-            e.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
-            e.contract,
-            e.event,
-            _summary(e),
+            cell(line.event.timestamp.isoformat()),
+            line.who_name or "",
+            "" if line.grant is None else short(line.grant),
+            line.what,
+            str(line.event.block_number),
             _proof_text(p, proven),
         )
-    console.print(table)
-    _print_report(proven, trust_file, console)
+    out.print(table)
+    _print_report(proven, trust_file, out)
 
 
 @app.command("verify")
@@ -400,8 +384,13 @@ def verify(
     cli = state(ctx)
     if (grant is None) == (dataset is None):
         raise CliError("verify exactly one of --grant, --dataset")
+    names, (dataset, grant) = _named(
+        cli,
+        rpc or [],
+        lambda n: (n.dataset(dataset) if dataset else None, n.grant(grant) if grant else None),
+    )
     proven, path = _prove(cli, trust, rpc or [], dataset=dataset, grant=grant)
-    _print_proven_trace(proven, path, cli.settings.json, TraceFormat.table)
+    _print_proven_trace(proven, path, cli.settings.json, TraceFormat.table, Narrator(names))
     _fail_on_liars(proven)
 
 
@@ -431,9 +420,9 @@ def checkpoint(
     if cli.settings.json:
         print_json(result)
         return
-    Console().print(
+    output.console().print(
         f"wrote {out}: block {checkpoint.block_number} "
-        f"({_short('0x' + checkpoint.block_hash.hex())}), {len(checkpoint.validators)} "
+        f"({short('0x' + checkpoint.block_hash.hex())}), {len(checkpoint.validators)} "
         f"validators, proven from block {root.block_number} across "
         f"{len(client.epochs) - 1} validator-set changes"
     )
@@ -471,8 +460,8 @@ def trust_root(
     if cli.settings.json:
         print_json({**root.as_json(), "file": str(out)})
         return
-    Console().print(
-        f"wrote {out}: genesis {_short('0x' + root.block_hash.hex())} of chain "
+    output.console().print(
+        f"wrote {out}: genesis {short('0x' + root.block_hash.hex())} of chain "
         f"{root.chain_id}, {len(root.validators)} founding validators"
     )
 
@@ -480,7 +469,10 @@ def trust_root(
 @app.command("verify-log")
 def verify_log(
     ctx: typer.Context,
-    agency: Annotated[str, typer.Option("--agency", help="The agency: an 0x address or key name.")],
+    agency: Annotated[
+        str,
+        typer.Option("--agency", help="The agency: registered name, key name or 0x address."),
+    ],
     log: Annotated[Path, typer.Option("--log", help="The agency's off-chain access log.")],
 ) -> None:
     """Check an agency's off-chain access log (one entry a line) against the heads it anchored
@@ -491,8 +483,9 @@ def verify_log(
         entries = [line.encode() for line in log.read_text().splitlines()]
     except FileNotFoundError:
         raise CliError(f"no log file {log}") from None
-    address = cli.address(agency)
-    anchors = cli.ledger(signed=False).access.anchors(address)
+    names = cli.names()
+    address = names.agency(agency)
+    anchors = names.ledger.access.anchors(address)
     if not anchors:
         raise CliError(f"agency {address} has anchored no log head")
     for anchor in anchors:
@@ -517,7 +510,7 @@ def verify_log(
     if cli.settings.json:
         print_json(result)
         return
-    Console().print(
+    output.console().print(
         f"the log matches all {len(anchors)} anchored heads: its first {last.tree_size} entries "
         f"are exactly what was anchored (root {last.root[:18]}…); "
         f"{len(entries) - last.tree_size} later entries are not anchored yet"

@@ -36,7 +36,7 @@ def console(*, stderr: bool = False) -> Console:
 
 def short(value: str) -> str:
     """An id or address as a table shows it: 0x, 8 digits, an ellipsis, the last 4."""
-    return value[:10] + "…" + value[-4:]
+    return value[:10] + "…" + value[-4:] if len(value) > 16 else value
 
 
 def shorten_ids(text: str) -> str:

@@ -13,6 +13,7 @@ from anvil_helpers import role_key
 from cli_helpers import Cli
 
 DATASET = "jiamusi/epidemic-travel-trace"
+HEALTH = "Harbin Health Commission"
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,10 @@ def test_grant_flow_access_trace_revoke(cli: Cli, offered_and_revoked: dict[str,
     assert access["access_number"] == 1 and access["record_count"] == 37
     trace = cli.ok("audit", "trace", "--grant", grant)
     assert [e["event"] for e in trace] == ["GrantOffered", "GrantAccepted", "AccessRecorded"]
+    # Each event with its ids and the names of who acted, on which grant and dataset.
+    assert trace[2]["who"] == {"address": role_key("harbin.health").address, "name": HEALTH}
+    assert trace[2]["grantId"] == grant and trace[2]["dataset"] == DATASET
+    assert trace[0]["who"]["name"] == "Jiamusi Big Data Center" and trace[0]["grantee"] == HEALTH
     city_trace = cli.ok("audit", "trace", "--city", "Jiamusi", "--since", "2000-01-01")
     assert "DatasetRegistered" in [e["event"] for e in city_trace]
     assert cli.ok("audit", "trace", "--grant", grant, "--until", "2000-01-01") == []
@@ -135,6 +140,12 @@ def test_csv_trace_without_json(cli: Cli, offered_and_revoked: dict[str, str]) -
     )
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert rows[0]["event"] == "DatasetRegistered" and rows[-1]["event"] == "GrantRevoked"
+    # Flat columns with names: who did what under which grant, when.
+    assert rows[0]["who"] == "Jiamusi Big Data Center" and rows[0]["dataset"] == DATASET
+    accessed = next(r for r in rows if r["event"] == "AccessRecorded")
+    assert accessed["who"] == "Harbin Health Commission" and accessed["records"] == "37"
+    assert accessed["grantId"] == offered_and_revoked["grant"]
+    assert accessed["what"].startswith("read 37 records of " + DATASET)
 
 
 def test_suspension_and_leak_commands(cli: Cli, tmp_path: Path) -> None:
@@ -216,6 +227,7 @@ def test_refusals_are_one_line(
     assert "is not a grant id" in cli.refused("access", "list", "--grant", "grant-1")
     assert "--key" in cli.refused("grant", "revoke", grant)
     assert "no key named" in cli.refused("grant", "revoke", grant, key="nobody")
+    assert "did you mean 'harbin.health'" in cli.refused("key", "show", "harbin.helth")
     assert "NotGrantor" in cli.refused("grant", "revoke", grant, key="harbin.health")
     assert "MissingRole" in cli.refused(
         "dataset", "register", "x", "--fields", "1", "--schema", "s", key="harbin.health"
@@ -248,6 +260,14 @@ def test_refusals_are_one_line(
         key="harbin.health",
     )
     assert "exactly one" in cli.refused("audit", "trace", "--grant", grant, "--dataset", DATASET)
+    # A typo in a trace's key is an error with the closest names, never an empty trace.
+    assert f"did you mean '{DATASET}'" in cli.refused(
+        "audit", "trace", "--dataset", "jiamusi/epidemic-travle-trace"
+    )
+    assert "did you mean 'Harbin'" in cli.refused("audit", "trace", "--city", "Harbn")
+    assert "did you mean 'Harbin Health Commission'" in cli.refused(
+        "audit", "trace", "--agency", "Harbin Health Comission"
+    )
     assert "no trust root" in cli.refused("audit", "verify", "--grant", grant)
 
     altered = json.loads(Path(offered_and_revoked["offer"]).read_text())
