@@ -6,6 +6,7 @@ signer, not when the command line is parsed.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import sys
@@ -68,7 +69,7 @@ def fingerprint_errors() -> Iterator[None]:
 class CliState:
     settings: Settings
     _ledgers: dict[bool, Ledger] = field(default_factory=dict)
-    _names: Names | None = None
+    _names: dict[str, Names] = field(default_factory=dict)  # by node URL
 
     def keystore_path(self, name: str) -> Path:
         if not name or "/" in name or name.startswith("."):
@@ -77,6 +78,14 @@ class CliState:
 
     def key_names(self) -> list[str]:
         return sorted(p.stem for p in self.settings.keys_dir.glob("*.json"))
+
+    def no_key(self, name: str) -> CliError:
+        """There is no key `name`: say so, with the closest stored names."""
+        close = difflib.get_close_matches(name, self.key_names(), n=3)
+        tail = "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?" if close else ""
+        return CliError(
+            f"no key named '{name}' in {self.settings.keys_dir}{tail} (see `cityledger key list`)"
+        )
 
     def key_address(self, name: str) -> str | None:
         """The address of the stored key `name` (no passphrase: keystores declare it), or None
@@ -113,26 +122,30 @@ class CliState:
             raise CliError("this command signs: name a key with --key NAME (or CITYLEDGER_KEY)")
         path = self.keystore_path(name)
         if not path.exists():
-            raise CliError(f"no key named {name!r} in {self.settings.keys_dir} (see `key list`)")
+            raise self.no_key(name)
         return load_keystore(path, passphrase(f"Passphrase for key {name}"))
 
     def ledger(self, *, signed: bool = True) -> Ledger:
         """A connection to the node, with the signer of --key when `signed`; writes not final
         in time are remembered in the CLI's home, so that running the same command again waits
         for them instead of sending them twice."""
-        if signed in self._ledgers:
-            return self._ledgers[signed]
+        if signed not in self._ledgers:
+            self._ledgers[signed] = self._connect(
+                self.settings.rpc, self.signer() if signed else None
+            )
+        return self._ledgers[signed]
+
+    def _connect(self, rpc: str, signer: Signer | None) -> Ledger:
         from cityledger.sdk.ledger import Ledger
 
-        signer = self.signer() if signed else None
         settings = self.settings
         if settings.manifest is None and settings.consortium is None:
             raise CliError(
                 "where are the contracts? give --manifest FILE or --consortium ADDRESS "
                 "(or CITYLEDGER_MANIFEST / CITYLEDGER_CONSORTIUM, or the config file)"
             )
-        self._ledgers[signed] = Ledger.connect(
-            settings.rpc,
+        return Ledger.connect(
+            rpc,
             signer,
             manifest=settings.manifest,
             consortium=settings.consortium,
@@ -140,16 +153,20 @@ class CliState:
             receipt_timeout=settings.wait,
             pending_file=settings.home / PENDING_FILE,
         )
-        return self._ledgers[signed]
 
-    def names(self) -> Names:
-        """The chain's names of datasets, cities, agencies and grants (read once a run)."""
-        if self._names is None:
-            from cityledger.cli.names import Names
+    def names(self, rpc: str | None = None) -> Names:
+        """The chain's names of datasets, cities, agencies and grants (read once a run), from
+        the node of the settings or the one at `rpc`."""
+        from cityledger.cli.names import Names
 
-            ledger = next(iter(self._ledgers.values()), None) or self.ledger(signed=False)
-            self._names = Names(self, ledger)
-        return self._names
+        url = rpc or self.settings.rpc
+        if url not in self._names:
+            if url == self.settings.rpc:
+                ledger = next(iter(self._ledgers.values()), None) or self.ledger(signed=False)
+            else:
+                ledger = self._connect(url, None)
+            self._names[url] = Names(self, ledger)
+        return self._names[url]
 
 
 def state(ctx: typer.Context) -> CliState:

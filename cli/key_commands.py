@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cityledger.cli.context import CliError, passphrase, state
-from cityledger.cli.output import done, show, show_rows
+from cityledger.cli.output import done, page_title, show, show_rows
 from cityledger.sdk import Signer
 from cityledger.sdk.signers import DEFAULT_SCRYPT_N, keystore_address, save_keystore
 
@@ -59,15 +59,20 @@ def import_key(
 
 
 @app.command("list")
-def list_keys(ctx: typer.Context) -> None:
-    """The stored keys and their addresses (no passphrase needed)."""
+def list_keys(
+    ctx: typer.Context,
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(100, "--limit", min=1),
+) -> None:
+    """The stored keys and their addresses (no passphrase needed), a page at a time."""
     cli = state(ctx)
     keys_dir = cli.settings.keys_dir
     rows = [
         {"name": p.stem, "address": keystore_address(p), "path": str(p)}
-        for p in sorted(keys_dir.glob("*.json"))
+        for p in sorted(keys_dir.glob("*.json"))[offset : offset + limit]
     ]
-    show_rows(rows, ["name", "address", "path"], cli.settings.json, title=f"keys in {keys_dir}")
+    title = page_title(f"keys in {keys_dir}", offset, rows)
+    show_rows(rows, ["name", "address", "path"], cli.settings.json, title=title)
 
 
 @app.command("show")
@@ -76,5 +81,5 @@ def show_key(ctx: typer.Context, name: str) -> None:
     cli = state(ctx)
     path = cli.keystore_path(name)
     if not path.exists():
-        raise CliError(f"no key named {name!r} in {cli.settings.keys_dir}")
+        raise cli.no_key(name)
     show({"name": name, "address": keystore_address(path), "path": str(path)}, cli.settings.json)

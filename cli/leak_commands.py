@@ -122,6 +122,7 @@ def trace(
     started = time.perf_counter()
     cli = state(ctx)
     ledger = cli.ledger(signed=False)
+    cli.names().dataset(dataset)  # a typo is named as one, with the closest names
     owner = owner_dataset(
         cli, ledger, dataset, source=source, schema=schema, secret=secret, need_source=True
     )
@@ -179,7 +180,7 @@ def reveal(
         made = reveal_grant(
             ledger,
             incident,
-            grant_id,
+            cli.names().grant(grant_id),
             evidence,
             owner.reference(),
             owner.kept,
