@@ -29,7 +29,7 @@ from cityledger.sdk.consortium_client import ConsortiumClient, city_id
 from cityledger.sdk.errors import LedgerInputError
 from cityledger.sdk.grants_client import dataset_id
 from cityledger.sdk.history import History, TopicFilter
-from cityledger.sdk.models import Agency, City, CityId, DatasetId, GrantId, hex32
+from cityledger.sdk.models import Agency, City, CityId, DatasetId, GrantId, hex32, raw32
 
 SUGGESTIONS = 3
 ELLIPSES = ("…", "...")
@@ -154,7 +154,7 @@ class Directory:
             )
         if len(digits) == 64 and not tail:
             full = GrantId(hex32(text))
-            if full in self.grants:
+            if self._on_chain(full):  # one call: the grants' events are read only to suggest
                 return full
         else:
             found = [g for g in self.grants if g.startswith(head) and g.endswith(tail)]
@@ -166,6 +166,11 @@ class Directory:
                     "give more of the id"
                 )
         raise UnknownName("grant", given, self.grants, list_known=False)
+
+    def _on_chain(self, grant: GrantId) -> bool:
+        chain = self._history.chain
+        grantor, _ = chain.call(chain.contract("DataGrants").functions.partiesOf(raw32(grant)))
+        return int(grantor, 16) != 0
 
     def agency(self, name_or_address: str) -> ChecksumAddress:
         """An agency (or a city admin) by 0x address or by its registered name, with or without

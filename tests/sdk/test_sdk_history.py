@@ -252,6 +252,15 @@ def test_the_directory_names_ids_and_refuses_unknown_names(
         directory.agency("Harbin Health Comission")
     with pytest.raises(UnknownName, match="agency or city admin"):
         directory.agency(Signer.generate().address)
+    # A grant by id, by a prefix, or as tables shorten it; a mistyped id offers the right one.
+    assert directory.grant(activity.upper().replace("0X", "0x")) == activity
+    assert directory.grant(activity[:12]) == activity
+    assert directory.grant(activity[:10] + "…" + activity[-4:]) == activity
+    typo = activity[:-1] + ("0" if activity[-1] != "0" else "1")
+    with pytest.raises(UnknownName, match=f"did you mean '{activity}'"):
+        directory.grant(typo)
+    with pytest.raises(LedgerError, match="not a grant id"):
+        directory.grant("grant-1")
 
 
 def test_a_networks_testnet_json_reads_as_a_manifest_and_manifest_errors_are_ledger_errors(
