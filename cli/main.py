@@ -103,7 +103,8 @@ class Commands(LazyGroup):
 app = typer.Typer(
     name="cityledger",
     cls=Commands,
-    help="Cross-city data-access grants, leak-traceable audit trails and regional allocation.",
+    help="Cross-city data-access grants, leak-traceable audit trails and regional allocation. "
+    "Global options go before or after the command.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
