@@ -18,10 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cityledger.cli import output, parsing
+from cityledger.cli import output, parsing, trace_output
 from cityledger.cli.context import CliError, CliState, state
 from cityledger.cli.event_lines import CSV_COLUMNS, Narrator
-from cityledger.cli.output import cell, print_json, short
+from cityledger.cli.output import print_json, short
 from cityledger.cli.settings import config_path, read_config
 from cityledger.cli.trace_output import print_table, write_csv, write_json, write_jsonl
 from cityledger.sdk import merkle
@@ -352,19 +352,9 @@ def _print_proven_trace(
     if not proven.events:
         _print_report(proven, trust_file, out)
         return
-    table = Table(title=f"proven trace ({len(proven.events)} events)")
-    for column in ("time (UTC)", "who", "grant", "what", "block", "proven by"):
-        table.add_column(column, no_wrap=column in ("time (UTC)", "grant", "block"))
-    for line, p in zip(lines, proven.events, strict=True):
-        table.add_row(
-            cell(line.event.timestamp.isoformat()),
-            line.who_name or "",
-            "" if line.grant is None else short(line.grant),
-            line.what,
-            str(line.event.block_number),
-            _proof_text(p, proven),
-        )
-    out.print(table)
+    proofs = [_proof_text(p, proven) for p in proven.events]
+    title = f"proven trace ({len(proven.events)} events)"
+    out.print(trace_output.trace_table(lines, title, ("proven by", proofs)))
     _print_report(proven, trust_file, out)
 
 

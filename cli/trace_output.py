@@ -32,16 +32,25 @@ def write_json(lines: Iterable[EventLine]) -> None:
     print_json([line.as_json() for line in lines])
 
 
-def print_table(lines: list[EventLine], title: str) -> None:
+def trace_table(
+    lines: list[EventLine], title: str, extra: tuple[str, list[str]] | None = None
+) -> Table:
+    """The table of a trace; `extra` adds a last column (its heading and a cell a line)."""
     table = Table(title=title)
-    for column in ("time (UTC)", "who", "grant", "what", "block"):
+    columns = ("time (UTC)", "who", "grant", "what", "block") + ((extra[0],) if extra else ())
+    for column in columns:
         table.add_column(column, no_wrap=column in ("time (UTC)", "grant", "block"))
-    for line in lines:
+    for i, line in enumerate(lines):
         table.add_row(
             cell(line.event.timestamp.isoformat()),
             line.who_name or "",
             "" if line.grant is None else short(line.grant),
             line.what,
             str(line.event.block_number),
+            *((extra[1][i],) if extra else ()),
         )
-    console().print(table)
+    return table
+
+
+def print_table(lines: list[EventLine], title: str) -> None:
+    console().print(trace_table(lines, title))
