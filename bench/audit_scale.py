@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 import coincurve
 from eth_utils import function_signature_to_4byte_selector, keccak
-from throughput import free_port, machine_cpu_seconds
+from throughput import free_port, machine_cpu_seconds, wait_for_rpc
 
 from cityledger.contracts.deployment import ConsortiumSpec, FoundingAgency, FoundingCity
 from cityledger.node.execution.raw_rlp import encode_items
@@ -322,19 +322,6 @@ def set_up(chain: Chain, admin: Signer, accounts: list[Signer]) -> Workload:
     )
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited")
-        try:
-            Rpc(url).call("eth_chainId", [])
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start")
-
-
 @contextmanager
 def dev_node(directory: Path) -> Iterator[tuple[Chain, list[Signer]]]:
     port = free_port()
@@ -357,7 +344,7 @@ def dev_node(directory: Path) -> Iterator[tuple[Chain, list[Signer]]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(url, process)
+        wait_for_rpc(url, process)
         info = json.loads((directory / "dev" / "dev.json").read_text())
         accounts = [Signer.from_key(a.private_key) for a in dev_accounts()]
         yield (
@@ -402,7 +389,7 @@ def anvil(directory: Path) -> Iterator[tuple[Chain, list[Signer]]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(url, process)
+        wait_for_rpc(url, process)
         accounts = [Signer.from_key(a.private_key) for a in dev_accounts()]
         admin = Signer.from_key(keccak(text="bench admin"))
         spec = ConsortiumSpec(
