@@ -76,6 +76,7 @@ class Directory:
     def __init__(self, consortium: ConsortiumClient, history: History) -> None:
         self._consortium = consortium
         self._history = history
+        self._agency_names: dict[str, AgencyName | str] = {}
 
     @cached_property
     def cities(self) -> Mapping[CityId, City]:
@@ -100,7 +101,15 @@ class Directory:
         return city.name if city is not None else cid
 
     def agency_name(self, address: str) -> AgencyName | str:
-        """An agency by name and city; a city admin as "<city> admin"; else the address."""
+        """An agency by name and city; a city admin as "<city> admin"; else the address.
+        Remembered per address as given: a trace names the same few agencies a million times,
+        and an EIP-55 checksum costs a keccak."""
+        named = self._agency_names.get(address)
+        if named is None:
+            named = self._agency_names[address] = self._agency_name(address)
+        return named
+
+    def _agency_name(self, address: str) -> AgencyName | str:
         checksummed = to_checksum_address(address)
         agency = self.agencies.get(checksummed)
         if agency is not None:
