@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -132,7 +132,7 @@ class History:
             self._timestamps[block] = self.chain.block_timestamp(block)
         return self._timestamps[block]
 
-    def _read_timestamps(self, blocks: Sequence[int]) -> None:
+    def _read_timestamps(self, blocks: Iterable[int]) -> None:
         """Timestamps of `blocks` not known yet, in JSON-RPC batches."""
         missing = sorted({b for b in blocks if b not in self._timestamps})
         for i in range(0, len(missing), TIMESTAMP_BATCH):
@@ -195,18 +195,13 @@ class History:
             raise LedgerTransportError(f"eth_getLogs: JSON-RPC error: {message}")
         return list(response.get("result") or [])
 
-    def _logs(self, flt: TopicFilter, start: int, end: int) -> list[dict[str, Any]]:
-        """All logs of `flt` in [start, end], the range halved as often as the node asks."""
-        try:
-            return self._query(flt, start, end)
-        except _TooLarge as refusal:
-            if start == end:
-                raise HistoryError(
-                    f"block {start} holds more {flt.contract} events than the node returns at "
-                    f"once ({refusal}); raise the node's log limit"
-                ) from None
-        middle = (start + end) // 2
-        return self._logs(flt, start, middle) + self._logs(flt, middle + 1, end)
+    def _chunk(self, filters: Sequence[TopicFilter], start: int, end: int) -> list[dict[str, Any]]:
+        """Every log of `filters` in [start, end] once, in (block, log index) order."""
+        seen: dict[tuple[int, int], dict[str, Any]] = {}
+        for flt in filters:
+            for log in self._query(flt, start, end):
+                seen[int(str(log["blockNumber"]), 16), int(str(log["logIndex"]), 16)] = log
+        return [seen[key] for key in sorted(seen)]
 
     def decode(self, log: dict[str, Any]) -> HistoryEvent:
         return self._dated([self._undated(log)])[0]
@@ -229,13 +224,15 @@ class History:
         for block, _, _, _, _, args in decoded:
             if isinstance(args.get("timestamp"), int):
                 self._timestamps.setdefault(block, args["timestamp"])
-        self._read_timestamps([block for block, *_ in decoded])
+        blocks = {block for block, *_ in decoded}
+        self._read_timestamps(blocks)
+        moments = {block: utc(self._timestamps[block]) for block in blocks}
         return [
             HistoryEvent(
                 block_number=block,
                 log_index=log_index,
                 tx_hash=tx_hash,
-                timestamp=utc(self._timestamps[block]),
+                timestamp=moments[block],
                 contract=contract,
                 event=event,
                 args=args,
@@ -267,18 +264,26 @@ class History:
     def _ranges(
         self, filters: Sequence[TopicFilter], start: int, end: int
     ) -> Iterator[list[HistoryEvent]]:
+        """[start, end] a chunk at a time. A chunk the node refuses as too large is halved and
+        asked again from the same block, so that what is held at once stays one chunk however
+        busy the range: never the whole range gathered before the first event is handed on."""
         span = max(1, self.chunk_blocks)
         chunk_start = start
         while chunk_start <= end:
             chunk_end = min(chunk_start + span - 1, end)
-            seen: dict[tuple[int, int], dict[str, Any]] = {}
-            for flt in filters:
-                for log in self._logs(flt, chunk_start, chunk_end):
-                    key = (int(str(log["blockNumber"]), 16), int(str(log["logIndex"]), 16))
-                    seen[key] = log
-            yield self._dated([self._undated(seen[key]) for key in sorted(seen)])
+            try:
+                logs = self._chunk(filters, chunk_start, chunk_end)
+            except _TooLarge as refusal:
+                if chunk_start == chunk_end:
+                    raise HistoryError(
+                        f"block {chunk_start} holds more events than the node returns at "
+                        f"once ({refusal}); raise the node's log limit"
+                    ) from None
+                span = (chunk_end - chunk_start + 1) // 2
+                continue
+            yield self._dated([self._undated(log) for log in logs])
             blocks = chunk_end - chunk_start + 1
-            per_block = len(seen) / blocks
+            per_block = len(logs) / blocks
             span = max(
                 1, min(2 * blocks, int(TARGET_LOGS / per_block) if per_block else 2 * blocks)
             )

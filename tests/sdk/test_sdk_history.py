@@ -150,7 +150,7 @@ class CappingProxy:
     would hold more than `cap` logs: the way providers' caps look to a client."""
 
     def __init__(self, upstream: str, cap: int) -> None:
-        self.upstream, self.cap, self.refused = upstream, cap, 0
+        self.upstream, self.cap, self.refused, self.answered = upstream, cap, 0, 0
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -163,12 +163,11 @@ class CappingProxy:
                     headers={"Content-Type": "application/json"},
                 ).json()
                 request = json.loads(body)
-                if (
-                    isinstance(request, dict)
-                    and request.get("method") == "eth_getLogs"
-                    and len(answer.get("result") or []) > proxy.cap
-                ):
+                logs = isinstance(request, dict) and request.get("method") == "eth_getLogs"
+                proxy.answered += logs
+                if logs and len(answer.get("result") or []) > proxy.cap:
                     proxy.refused += 1
+                    proxy.answered -= 1
                     answer = {
                         "jsonrpc": "2.0",
                         "id": request["id"],
@@ -200,11 +199,16 @@ def test_a_trace_larger_than_the_nodes_cap_is_read_whole_and_in_order(
     try:
         capped = Ledger.connect(proxy.url, manifest=deployed.manifest_path)
         history = History(capped.chain, deployed.manifest.first_block, chunk_blocks=1_000_000)
-        traced = list(AuditClient(history, capped.consortium).trace(dataset=DATASET))
+        events = AuditClient(history, capped.consortium).trace(dataset=DATASET)
+        traced = [next(events)]
+        answered_before_the_first = proxy.answered
+        traced += events
     finally:
         proxy.server.shutdown()
     assert traced == direct and len(traced) > 2
     assert proxy.refused > 0  # the ranges were narrowed until each answer fit
+    # ...one range at a time: the first events were handed on before the rest were read.
+    assert answered_before_the_first < proxy.answered, (answered_before_the_first, proxy.answered)
 
 
 def test_events_decode_as_web3_decodes_them(deployed: Deployed, activity: str) -> None:
