@@ -27,6 +27,7 @@ class Names:
         self.ledger = ledger
         self.directory = Directory(ledger.consortium, ledger.history)
         self._contracts = {a.lower(): name for name, a in ledger.chain.addresses.items()}
+        self._printed: dict[str, str] = {}  # agency names as printed, by address as given
 
     # arguments
 
@@ -66,8 +67,12 @@ class Names:
     def agency_name(self, address: str) -> str:
         """An agency's name and city, a city's admin, a system contract (LeakRegistry suspends
         grants for an incident), or else the address."""
-        contract = self._contracts.get(address.lower())
-        return contract if contract is not None else str(self.directory.agency_name(address))
+        printed = self._printed.get(address)
+        if printed is None:
+            contract = self._contracts.get(address.lower())
+            printed = contract if contract is not None else str(self.directory.agency_name(address))
+            self._printed[address] = printed
+        return printed
 
     def city_name(self, cid: str) -> str:
         return self.directory.city_name(cid)

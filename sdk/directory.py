@@ -77,6 +77,7 @@ class Directory:
         self._consortium = consortium
         self._history = history
         self._agency_names: dict[str, AgencyName | str] = {}
+        self._dataset_names: dict[str, str] = {}
 
     @cached_property
     def cities(self) -> Mapping[CityId, City]:
@@ -129,7 +130,11 @@ class Directory:
         }
 
     def dataset_name(self, did: str) -> str:
-        return self.datasets.get(DatasetId(hex32(did)), did)
+        """Remembered per id as given, like agency names: no parsing per event."""
+        name = self._dataset_names.get(did)
+        if name is None:
+            name = self._dataset_names[did] = self.datasets.get(DatasetId(hex32(did)), did)
+        return name
 
     # ids of names
 
