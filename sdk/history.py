@@ -4,7 +4,9 @@ timestamps. Nothing here scans the chain block by block.
 
 A query that hits the node's result cap (ours and geth's -32005, Besu's, anvil's, hosted
 providers' "too many results" or "range too large") is narrowed by halving its block range until
-it passes; a range that comes back sparse is widened for the next request. Logs are decoded
+it passes; a range that comes back sparse is widened for the next request. The next range is
+asked before this one is decoded, through `cityledger.sdk.untrusted_rpc` (answers bounded in
+size and nesting), so the node reads while this process decodes. Logs are decoded
 straight from their JSON form (`cityledger.sdk.event_decoding`). An event that records its
 block's time (AccessRecorded's `timestamp` is `block.timestamp`) dates itself; the timestamps of
 the other events' blocks are read in batches, one request per block at most.
@@ -13,8 +15,6 @@ the other events' blocks are read in batches, one request per block at most.
 from __future__ import annotations
 
 import math
-import queue
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +28,7 @@ from cityledger.sdk.chain import Chain, translated_errors
 from cityledger.sdk.errors import LedgerError, LedgerTransportError
 from cityledger.sdk.event_decoding import decode_log
 from cityledger.sdk.models import HistoryEvent, utc
+from cityledger.sdk.untrusted_rpc import Call, UntrustedNode
 
 # The first request spans this many blocks; later ones are sized from the logs a block held in
 # the last one, to bring about `TARGET_LOGS` (half of the common 10,000 cap), and at most double.
@@ -76,36 +77,9 @@ def _event_topics(contract: str) -> dict[str, bytes]:
     }
 
 
-def _read_ahead(chunks: Iterator[list[HistoryEvent]]) -> Iterator[list[HistoryEvent]]:
-    """`chunks`, each produced in a worker thread while the caller handles the one before: the
-    node answers the next query while this process decodes and writes the last."""
-    ahead: queue.Queue[list[HistoryEvent] | BaseException | None] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        ahead.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            ahead.put(None)
-        except BaseException as exc:  # handed to the caller's thread, raised there
-            ahead.put(exc)
-
-    worker = threading.Thread(target=produce, name="history-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while (item := ahead.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
+def _position(log: dict[str, Any]) -> tuple[int, int]:
+    """(block number, log index) of a log as JSON-RPC gives it."""
+    return int(str(log["blockNumber"]), 16), int(str(log["logIndex"]), 16)
 
 
 class _TooLarge(Exception):
@@ -122,7 +96,6 @@ class History:
         self.first_block = first_block
         self.chunk_blocks = chunk_blocks
         self._timestamps: dict[int, int] = {}
-        self.requests = 0  # eth_getLogs requests made (narrowing included), for measurements
 
     def latest_block(self) -> int:
         return self.chain.rpc("eth_blockNumber", lambda: int(self.chain.w3.eth.block_number))
@@ -173,45 +146,52 @@ class History:
             return start, self.latest_block()
         return start, self.first_block_at_or_after(math.floor(until.timestamp()) + 1) - 1
 
-    def _query(self, flt: TopicFilter, start: int, end: int) -> list[dict[str, Any]]:
-        topics: list[Any] = [["0x" + _event_topics(flt.contract)[e].hex() for e in flt.events]]
-        if flt.position is not None and flt.value is not None:
-            topics += [None] * (flt.position - 1) + ["0x" + flt.value.hex()]
-        params = {
-            "address": self.chain.addresses[flt.contract],
-            "fromBlock": hex(start),
-            "toBlock": hex(end),
-            "topics": topics,
-        }
-        self.requests += 1
-        with translated_errors("eth_getLogs"):
-            response = self.chain.w3.provider.make_request(cast(Any, "eth_getLogs"), [params])
-        if "error" in response:
-            error = response["error"]
-            message = str(error.get("message") if isinstance(error, dict) else error)
-            code = error.get("code") if isinstance(error, dict) else None
-            if code == -32005 or any(word in message.lower() for word in _TOO_LARGE):
-                raise _TooLarge(message)
-            raise LedgerTransportError(f"eth_getLogs: JSON-RPC error: {message}")
-        return list(response.get("result") or [])
-
-    def _chunk(self, filters: Sequence[TopicFilter], start: int, end: int) -> list[dict[str, Any]]:
-        """Every log of `filters` in [start, end] once, in (block, log index) order."""
-        seen: dict[tuple[int, int], dict[str, Any]] = {}
+    def _log_calls(self, filters: Sequence[TopicFilter], start: int, end: int) -> list[Call]:
+        calls: list[Call] = []
         for flt in filters:
-            for log in self._query(flt, start, end):
-                seen[int(str(log["blockNumber"]), 16), int(str(log["logIndex"]), 16)] = log
-        return [seen[key] for key in sorted(seen)]
+            topics: list[Any] = [["0x" + _event_topics(flt.contract)[e].hex() for e in flt.events]]
+            if flt.position is not None and flt.value is not None:
+                topics += [None] * (flt.position - 1) + ["0x" + flt.value.hex()]
+            query = {
+                "address": self.chain.addresses[flt.contract],
+                "fromBlock": hex(start),
+                "toBlock": hex(end),
+                "topics": topics,
+            }
+            calls.append(("eth_getLogs", [query]))
+        return calls
+
+    @staticmethod
+    def _received_logs(node: UntrustedNode) -> list[tuple[tuple[int, int], dict[str, Any]]]:
+        """The logs the node answered to the last `_log_calls`, each once, in (block, log
+        index) order, with that position."""
+        seen: dict[tuple[int, int], dict[str, Any]] = {}
+        for answer in node.answers():
+            if "error" in answer:
+                error = answer["error"]
+                message = str(error.get("message") if isinstance(error, dict) else error)
+                code = error.get("code") if isinstance(error, dict) else None
+                if code == -32005 or any(word in message.lower() for word in _TOO_LARGE):
+                    raise _TooLarge(message)
+                raise LedgerTransportError(f"eth_getLogs: JSON-RPC error: {message}")
+            try:
+                for log in answer["result"]:
+                    seen[_position(log)] = log
+            except (KeyError, TypeError, ValueError):
+                raise LedgerTransportError(
+                    f"eth_getLogs: node {node.url} answered something other than logs"
+                ) from None
+        return [(key, seen[key]) for key in sorted(seen)]
 
     def decode(self, log: dict[str, Any]) -> HistoryEvent:
-        return self._dated([self._undated(log)])[0]
+        return self._dated([self._undated(_position(log), log)])[0]
 
-    def _undated(self, log: dict[str, Any]) -> tuple[int, int, str, str, str, dict[str, Any]]:
+    def _undated(
+        self, position: tuple[int, int], log: dict[str, Any]
+    ) -> tuple[int, int, str, str, str, dict[str, Any]]:
         contract, event, args = decode_log(log)
-        block = int(str(log["blockNumber"]), 16)
         return (
-            block,
-            int(str(log["logIndex"]), 16),
+            *position,
             str(log["transactionHash"]),
             contract,
             event,
@@ -257,37 +237,53 @@ class History:
         self, filters: Sequence[TopicFilter], start: int, end: int
     ) -> Iterator[HistoryEvent]:
         """`events` in the block range [start, end] as given (a caller that proves what it
-        read pins the exact range)."""
-        for chunk in _read_ahead(self._ranges(filters, start, end)):
-            yield from chunk
+        read pins the exact range).
 
-    def _ranges(
-        self, filters: Sequence[TopicFilter], start: int, end: int
-    ) -> Iterator[list[HistoryEvent]]:
-        """[start, end] a chunk at a time. A chunk the node refuses as too large is halved and
-        asked again from the same block, so that what is held at once stays one chunk however
-        busy the range: never the whole range gathered before the first event is handed on."""
-        span = max(1, self.chunk_blocks)
-        chunk_start = start
-        while chunk_start <= end:
-            chunk_end = min(chunk_start + span - 1, end)
-            try:
-                logs = self._chunk(filters, chunk_start, chunk_end)
-            except _TooLarge as refusal:
-                if chunk_start == chunk_end:
-                    raise HistoryError(
-                        f"block {chunk_start} holds more events than the node returns at "
-                        f"once ({refusal}); raise the node's log limit"
-                    ) from None
-                span = (chunk_end - chunk_start + 1) // 2
-                continue
-            yield self._dated([self._undated(log) for log in logs])
-            blocks = chunk_end - chunk_start + 1
-            per_block = len(logs) / blocks
-            span = max(
-                1, min(2 * blocks, int(TARGET_LOGS / per_block) if per_block else 2 * blocks)
-            )
-            chunk_start = chunk_end + 1
+        The next range is asked before this one is decoded and handed on, so the node reads it
+        meanwhile: one request in flight, no thread. A range the node refuses as too large is
+        halved and asked again from the same block, so what is held stays one range however
+        busy the chain; a sparse one widens the next."""
+        node = UntrustedNode(self._node_url())
+        try:
+            span = max(1, self.chunk_blocks)
+            asked = self._ask(node, filters, start, min(start + span - 1, end))
+            while asked is not None:
+                chunk_start, chunk_end = asked
+                try:
+                    logs = self._received_logs(node)
+                except _TooLarge as refusal:
+                    if chunk_start == chunk_end:
+                        raise HistoryError(
+                            f"block {chunk_start} holds more events than the node returns at "
+                            f"once ({refusal}); raise the node's log limit"
+                        ) from None
+                    span = (chunk_end - chunk_start + 1) // 2
+                    asked = self._ask(node, filters, chunk_start, chunk_start + span - 1)
+                    continue
+                blocks = chunk_end - chunk_start + 1
+                per_block = len(logs) / blocks
+                span = max(
+                    1, min(2 * blocks, int(TARGET_LOGS / per_block) if per_block else 2 * blocks)
+                )
+                asked = self._ask(node, filters, chunk_end + 1, min(chunk_end + span, end))
+                yield from self._dated([self._undated(*entry) for entry in logs])
+        finally:
+            node.close()
+
+    def _ask(
+        self, node: UntrustedNode, filters: Sequence[TopicFilter], start: int, end: int
+    ) -> tuple[int, int] | None:
+        """Sends the log query of [start, end]; None when the range is empty."""
+        if start > end:
+            return None
+        node.send(self._log_calls(filters, start, end))
+        return start, end
+
+    def _node_url(self) -> str:
+        url = getattr(self.chain.w3.provider, "endpoint_uri", None)
+        if not url:
+            raise HistoryError("event history is read over HTTP JSON-RPC; this chain has no URL")
+        return str(url)
 
     def page(
         self,

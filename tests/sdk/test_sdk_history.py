@@ -163,19 +163,11 @@ class CappingProxy:
                     headers={"Content-Type": "application/json"},
                 ).json()
                 request = json.loads(body)
-                logs = isinstance(request, dict) and request.get("method") == "eth_getLogs"
-                proxy.answered += logs
-                if logs and len(answer.get("result") or []) > proxy.cap:
-                    proxy.refused += 1
-                    proxy.answered -= 1
-                    answer = {
-                        "jsonrpc": "2.0",
-                        "id": request["id"],
-                        "error": {
-                            "code": -32005,
-                            "message": f"query returned more than {proxy.cap} results",
-                        },
-                    }
+                if isinstance(request, list):  # a batch: each call capped alone
+                    by_id = {a["id"]: a for a in answer}
+                    answer = [proxy.capped(r, by_id[r["id"]]) for r in request]
+                else:
+                    answer = proxy.capped(request, answer)
                 encoded = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -189,6 +181,20 @@ class CappingProxy:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def capped(self, request: Any, answer: Any) -> Any:
+        logs = isinstance(request, dict) and request.get("method") == "eth_getLogs"
+        self.answered += logs
+        if not logs or len(answer.get("result") or []) <= self.cap:
+            return answer
+        self.refused += 1
+        self.answered -= 1
+        message = f"query returned more than {self.cap} results"
+        return {
+            "jsonrpc": "2.0",
+            "id": request["id"],
+            "error": {"code": -32005, "message": message},
+        }
 
 
 def test_a_trace_larger_than_the_nodes_cap_is_read_whole_and_in_order(
