@@ -96,21 +96,24 @@ def _type_string(entry: Mapping[str, Any]) -> str:
 class _EventDecoder:
     contract: str
     event: str
+    # Each indexed value by name, with its decoder; None shows the topic as it is (a bytes32,
+    # or a dynamic value, which is indexed as its hash).
     indexed: tuple[tuple[str, Word | None], ...]
     data_names: tuple[str, ...]
     data_types: tuple[str, ...]
     data_shapes: tuple[Callable[[Any], Any], ...]
-    data_words: tuple[Word, ...] | None  # every data value one static word: the fast path
+    # Every data value one static word (the fast path): name, decoder, and the word's place in
+    # the 0x-prefixed data string.
+    data_words: tuple[tuple[str, Word, int, int], ...] | None
 
     def args(self, topics: list[str], data: str) -> dict[str, Any]:
-        args: dict[str, Any] = {}
-        for (name, word), topic in zip(self.indexed, topics[1:], strict=True):
-            # A dynamic value indexed is its hash: shown as the topic itself.
-            args[name] = word(topic[2:]) if word is not None else topic
+        args = {
+            name: topic if word is None else word(topic[2:])
+            for (name, word), topic in zip(self.indexed, topics[1:], strict=True)
+        }
         if self.data_words is not None:
-            hex_data = data[2:]
-            for i, (name, word) in enumerate(zip(self.data_names, self.data_words, strict=True)):
-                args[name] = word(hex_data[64 * i : 64 * i + 64])
+            for name, word, start, stop in self.data_words:
+                args[name] = word(data[start:stop])
         elif self.data_names:
             values = abi_decode(list(self.data_types), bytes.fromhex(data[2:]))
             for name, shape, value in zip(self.data_names, self.data_shapes, values, strict=True):
@@ -121,7 +124,9 @@ class _EventDecoder:
 def _compile(contract: str, entry: Mapping[str, Any]) -> _EventDecoder:
     inputs = entry["inputs"]
     indexed = tuple(
-        (str(i["name"]), _word_decoder(str(i["type"]))) for i in inputs if i.get("indexed")
+        (str(i["name"]), None if i["type"] == "bytes32" else _word_decoder(str(i["type"])))
+        for i in inputs
+        if i.get("indexed")
     )
     data = [i for i in inputs if not i.get("indexed")]
     words = [_word_decoder(str(i["type"])) for i in data]
@@ -132,7 +137,11 @@ def _compile(contract: str, entry: Mapping[str, Any]) -> _EventDecoder:
         data_names=tuple(str(i["name"]) for i in data),
         data_types=tuple(_type_string(i) for i in data),
         data_shapes=tuple(_shaper(i) for i in data),
-        data_words=tuple(w for w in words if w is not None)
+        data_words=tuple(
+            (str(i["name"]), w, 2 + 64 * n, 66 + 64 * n)
+            for n, (i, w) in enumerate(zip(data, words, strict=True))
+            if w is not None
+        )
         if all(w is not None for w in words)
         else None,
     )
