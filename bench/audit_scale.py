@@ -1,6 +1,7 @@
 """Audit at scale: how an auditor's questions cost as the chain grows (issue 19's table).
 
     .venv/bin/python bench/audit_scale.py [--sizes 1000,10000,100000,1000000] [--peer-up-to 100000]
+        [--data-dir DIR]
 
 Workload: on a fresh dev node, eight grantees record accesses under their grants on one busy
 dataset (pre-signed `AccessLog.recordAccess` calls, sent in JSON-RPC batches of 200 and in waves
@@ -48,6 +49,7 @@ from cityledger.node.execution.raw_rlp import encode_items
 from cityledger.node.initialize import dev_accounts
 from cityledger.sdk import Ledger, Signer, deploy
 from cityledger.sdk.grants_client import dataset_id
+from cityledger.sdk.history import TopicFilter
 from cityledger.sdk.offers import GrantOffer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,6 +324,28 @@ def set_up(chain: Chain, admin: Signer, accounts: list[Signer]) -> Workload:
     )
 
 
+def resume(chain: Chain, accounts: list[Signer]) -> Workload:
+    """The workload of a chain grown by an earlier run (`--data-dir`): its busy grants, found
+    by their offers, and the accesses they hold."""
+    reader = Ledger.connect(chain.url, consortium=chain.consortium)
+    offers = reader.history.events([TopicFilter("DataGrants", ("GrantOffered",))])
+    busy_by_grantee = {
+        e.args["offer"]["grantee"]: str(e.args["grantId"])
+        for e in offers
+        if e.args["offer"]["datasetId"] == dataset_id(BUSY)
+    }
+    grantees = accounts[1 : 1 + GRANTEES]
+    busy = [busy_by_grantee[g.address] for g in grantees]
+    return Workload(
+        chain,
+        bytes.fromhex(reader.chain.addresses["AccessLog"][2:]),
+        [bytes.fromhex(g[2:]) for g in busy],
+        [coincurve.PrivateKey(g.private_key) for g in grantees],
+        [g.address for g in grantees],
+        recorded=sum(reader.grants.get(g).accesses_used for g in busy),
+    )
+
+
 @contextmanager
 def dev_node(directory: Path) -> Iterator[tuple[Chain, list[Signer]]]:
     port = free_port()
@@ -415,8 +439,10 @@ def anvil(directory: Path) -> Iterator[tuple[Chain, list[Signer]]]:
 
 def run(make: Callable[[Path], Any], sizes: list[int], directory: Path) -> list[Row]:
     rows = []
+    grown = (directory / "dev" / "dev.json").exists() and make is dev_node
     with make(directory) as (chain, accounts):
-        workload = set_up(chain, accounts[0], accounts)
+        workload = resume(chain, accounts) if grown else set_up(chain, accounts[0], accounts)
+        print(f"  {chain.name}: {workload.recorded:,} accesses at the start", file=sys.stderr)
         for size in sizes:
             workload.grow_to(size)
             rows.append(measure(workload))
@@ -444,10 +470,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--peer-up-to", type=int, default=100_000)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the dev node's chain here; a chain grown there before is grown on from where "
+        "it stopped (1,000,000 accesses take hours on two cores)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    with tempfile.TemporaryDirectory() as directory:
-        rows = run(dev_node, sizes, Path(directory))
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = args.data_dir or Path(scratch)
+        directory.mkdir(parents=True, exist_ok=True)
+        rows = run(dev_node, sizes, directory)
         peer_sizes = [s for s in sizes if s <= args.peer_up_to]
         if peer_sizes:
             rows += run(anvil, peer_sizes, Path(directory))
