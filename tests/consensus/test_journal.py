@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from cityledger.node.consensus.core import DurableState, Equivocation
 from cityledger.node.consensus.journal import ConsensusJournal, CorruptJournal
 from cityledger.node.consensus.messages import (
+    MAX_HEIGHT,
+    MAX_ROUND,
     CandidateBlock,
     MessageKind,
     SignedMessage,
@@ -48,8 +50,8 @@ def test_an_empty_journal_has_nothing_to_resume(tmp_path: Path) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    height=st.integers(1, 2**63),
-    round_=st.integers(0, 2**31),
+    height=st.integers(1, MAX_HEIGHT),  # the bounds a decoded message is held to
+    round_=st.integers(0, MAX_ROUND),
     prepared=st.booleans(),
     sent=st.lists(st.sampled_from(list(MessageKind)), max_size=3),
 )
