@@ -3,13 +3,14 @@ to what the node allows, and time ranges turned into block ranges by bisection o
 timestamps. Nothing here scans the chain block by block.
 
 A query that hits the node's result cap (ours and geth's -32005, Besu's, anvil's, hosted
-providers' "too many results" or "range too large") is narrowed by halving its block range until
-it passes; a range that comes back sparse is widened for the next request. The next range is
-asked before this one is decoded, through `cityledger.sdk.untrusted_rpc` (answers bounded in
-size and nesting), so the node reads while this process decodes. Logs are decoded
-straight from their JSON form (`cityledger.sdk.event_decoding`). An event that records its
-block's time (AccessRecorded's `timestamp` is `block.timestamp`) dates itself; the timestamps of
-the other events' blocks are read in batches, one request per block at most.
+providers' "too many results" or "range too large"), or whose answer is longer than this client
+reads at once (64 MiB: anvil has no cap), is narrowed by halving its block range until it
+passes; a range that comes back sparse is widened for the next request. The next range is asked
+before this one is decoded, through `cityledger.sdk.untrusted_rpc` (answers bounded in size and
+nesting), so the node reads while this process decodes. Logs are decoded straight from their
+JSON form (`cityledger.sdk.event_decoding`). An event that records its block's time
+(AccessRecorded's `timestamp` is `block.timestamp`) dates itself; the timestamps of the other
+events' blocks are read in batches, one request per block at most.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from cityledger.sdk.chain import Chain, translated_errors
 from cityledger.sdk.errors import LedgerError, LedgerTransportError
 from cityledger.sdk.event_decoding import decode_log
 from cityledger.sdk.models import HistoryEvent, utc
-from cityledger.sdk.untrusted_rpc import Call, UntrustedNode
+from cityledger.sdk.untrusted_rpc import AnswerTooLarge, Call, UntrustedNode
 
 # The first request spans this many blocks; later ones are sized from the logs a block held in
 # the last one, to bring about `TARGET_LOGS` (half of the common 10,000 cap), and at most double.
@@ -166,7 +167,11 @@ class History:
         """The logs the node answered to the last `_log_calls`, each once, in (block, log
         index) order, with that position."""
         seen: dict[tuple[int, int], dict[str, Any]] = {}
-        for answer in node.answers():
+        try:
+            answers = node.answers()
+        except AnswerTooLarge as refusal:  # a node without a cap of its own (anvil)
+            raise _TooLarge(str(refusal)) from None
+        for answer in answers:
             if "error" in answer:
                 error = answer["error"]
                 message = str(error.get("message") if isinstance(error, dict) else error)

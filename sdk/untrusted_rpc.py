@@ -38,6 +38,10 @@ class NodeUnavailable(LedgerTransportError):
     """The node could not be reached or did not answer in JSON-RPC."""
 
 
+class AnswerTooLarge(NodeUnavailable):
+    """The node's answer was longer than `MAX_RESPONSE_BYTES`; it was not read whole."""
+
+
 def _tls_context() -> ssl.SSLContext:
     """The CA bundle requests would use: REQUESTS_CA_BUNDLE or SSL_CERT_FILE if set, else
     certifi's."""
@@ -145,9 +149,7 @@ class UntrustedNode:
             raise self._failure(exc) from None
         if too_long or len(body) > MAX_RESPONSE_BYTES:
             self.close()
-            raise NodeUnavailable(
-                f"node {self.url} answered more than {MAX_RESPONSE_BYTES:,} bytes"
-            )
+            raise AnswerTooLarge(f"node {self.url} answered more than {MAX_RESPONSE_BYTES:,} bytes")
         if response.will_close:
             self.close()
         else:

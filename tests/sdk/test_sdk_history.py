@@ -19,7 +19,7 @@ from eth_typing import HexStr
 from eth_utils import to_checksum_address
 
 from cityledger.contracts.artifacts import SYSTEM_CONTRACTS
-from cityledger.sdk import Ledger, Signer
+from cityledger.sdk import Ledger, Signer, untrusted_rpc
 from cityledger.sdk.audit import AuditClient
 from cityledger.sdk.consortium_client import city_id
 from cityledger.sdk.directory import Directory, UnknownName
@@ -215,6 +215,30 @@ def test_a_trace_larger_than_the_nodes_cap_is_read_whole_and_in_order(
     assert proxy.refused > 0  # the ranges were narrowed until each answer fit
     # ...one range at a time: the first events were handed on before the rest were read.
     assert answered_before_the_first < proxy.answered, (answered_before_the_first, proxy.answered)
+
+
+def test_a_range_whose_answer_is_too_long_to_read_is_narrowed_like_a_capped_one(
+    deployed: Deployed, activity: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # anvil has no log cap: an answer over the client's byte bound is what narrows its ranges.
+    reader = ledger(deployed)
+    direct = list(reader.audit.trace(dataset=DATASET))
+    monkeypatch.setattr(untrusted_rpc, "MAX_RESPONSE_BYTES", 3_000)
+    refused: list[str] = []
+    answers = untrusted_rpc.UntrustedNode.answers
+
+    def counted(node: untrusted_rpc.UntrustedNode) -> list[dict[str, Any]]:
+        try:
+            return answers(node)
+        except untrusted_rpc.AnswerTooLarge as refusal:
+            refused.append(str(refusal))
+            raise
+
+    monkeypatch.setattr(untrusted_rpc.UntrustedNode, "answers", counted)
+    history = History(reader.chain, deployed.manifest.first_block, chunk_blocks=1_000_000)
+    narrowed = list(AuditClient(history, reader.consortium).trace(dataset=DATASET))
+    assert narrowed == direct
+    assert refused and "answered more than 3,000 bytes" in refused[0]
 
 
 def test_events_decode_as_web3_decodes_them(deployed: Deployed, activity: str) -> None:
