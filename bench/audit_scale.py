@@ -185,9 +185,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, kind: str = "VmRSS") -> float:
+    """Resident memory from /proc: all of it (VmRSS), or the process's own (RssAnon) without
+    the file pages LevelDB maps, which the kernel reclaims as page cache."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{kind}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -230,6 +232,7 @@ class Row:
     busy_trace_s: float
     busy_events: int
     rss_mb: float
+    anon_rss_mb: float
     other_load: float  # cores other processes kept busy during the busy trace
 
     @property
@@ -279,6 +282,7 @@ def measure(workload: Workload) -> Row:
         busy_s,
         busy_lines,
         rss_mb(chain.pid),
+        rss_mb(chain.pid, "RssAnon"),
         other,
     )
 
@@ -454,14 +458,14 @@ def table(rows: list[Row]) -> str:
     lines = [
         "| chain | busy accesses | quiet trace (s) | node CPU, quiet trace (s) "
         "| eth_getLogs quiet, as the SDK sends it (ms) | same topic, no address (ms) "
-        "| busy trace (s) | busy events/s | node RSS (MiB) | other load |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| busy trace (s) | busy events/s | node RSS (MiB) | of it anonymous (MiB) | other load |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         lines.append(
             f"| {r.chain} | {r.accesses:,} | {r.quiet_trace_s:.2f} | {r.quiet_node_cpu_s:.2f} | "
             f"{r.quiet_logs_ms:.1f} | {r.quiet_topic_only_ms:.1f} | {r.busy_trace_s:.2f} | "
-            f"{r.busy_rate:,.0f} | {r.rss_mb:.0f} | {r.other_load:.2f} |"
+            f"{r.busy_rate:,.0f} | {r.rss_mb:.0f} | {r.anon_rss_mb:.0f} | {r.other_load:.2f} |"
         )
     return "\n".join(lines)
 
