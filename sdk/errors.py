@@ -37,14 +37,18 @@ class LedgerTransportError(LedgerError):
     """The node could not be reached, or answered with a JSON-RPC error that is not a revert."""
 
 
-def connection_failure(error: Exception) -> str:
+def connection_failure(error: Exception, url: str | None = None) -> str:
     """Why an HTTP request to a node or a gateway failed, in a person's words rather than
-    urllib3's (`HTTPConnectionPool(host=...): Max retries exceeded ...`)."""
+    urllib3's (`HTTPConnectionPool(host=...): Max retries exceeded ...`): from requests'
+    exceptions, or from the standard library's socket and TLS errors (`url` names the server
+    then)."""
+    import socket
+    import ssl
+
     import requests
 
     request = getattr(error, "request", None)
-    url = getattr(request, "url", None)
-    where = url or "the server"
+    where = getattr(request, "url", None) or url or "the server"
     if isinstance(error, requests.exceptions.InvalidSchema | requests.exceptions.MissingSchema):
         return "the address is not an http:// or https:// URL"
     if isinstance(error, requests.exceptions.InvalidURL):
@@ -59,6 +63,17 @@ def connection_failure(error: Exception) -> str:
             return f"nothing answers at {where} (connection refused): is it running?"
         if "resolve" in text or "Name or service not known" in text or "nodename" in text:
             return f"the host of {where} is not known"
+        return f"no connection to {where}"
+    # requests' exceptions are OSErrors too: the standard library's are told apart after them.
+    if isinstance(error, ConnectionRefusedError):
+        return f"nothing answers at {where} (connection refused): is it running?"
+    if isinstance(error, TimeoutError):
+        return f"{where} did not answer in time"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"{where}: its TLS certificate is not trusted (check the CA file given)"
+    if isinstance(error, socket.gaierror):
+        return f"the host of {where} is not known"
+    if isinstance(error, OSError):
         return f"no connection to {where}"
     return f"{where}: {type(error).__name__}"
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cityledger.node.decoding import decode_json
-from cityledger.sdk.errors import LedgerInputError, LedgerTransportError
+from cityledger.sdk.errors import LedgerInputError, LedgerTransportError, connection_failure
 
 # Our node and Besu take batches of at most a few hundred requests (ours: 200 and 512 KiB).
 MAX_BATCH = 100
@@ -86,19 +86,9 @@ class UntrustedNode:
             )
         return self._connection
 
-    def _failure(self, exc: BaseException) -> NodeUnavailable:
+    def _failure(self, exc: Exception) -> NodeUnavailable:
         self.close()
-        if isinstance(exc, ConnectionRefusedError):
-            reason = f"nothing answers at {self.url} (connection refused): is it running?"
-        elif isinstance(exc, TimeoutError):
-            reason = f"{self.url} did not answer in time"
-        elif isinstance(exc, ssl.SSLCertVerificationError):
-            reason = f"{self.url}: its TLS certificate is not trusted"
-        elif "Name or service not known" in str(exc) or "nodename" in str(exc):
-            reason = f"the host of {self.url} is not known"
-        else:
-            reason = f"no connection to {self.url} ({type(exc).__name__})"
-        return NodeUnavailable(reason)
+        return NodeUnavailable(connection_failure(exc, self.url))
 
     def send(self, calls: Sequence[Call]) -> None:
         """Sends `calls` as one request (a batch when more than one) and returns without
